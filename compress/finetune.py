@@ -1,0 +1,38 @@
+"""``kind: finetune``: train a classifier (the teacher) on the recipe's training rows."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Literal
+
+from compress.training import TrainingConfig
+from slimkit.errors import RecipeError
+from slimkit.models import config_value
+from slimkit.recipe import Recipe
+from slimkit.stage import RunContext, Stage, Variant
+
+
+class FinetuneConfig(TrainingConfig):
+    """Fine-tune every weight of the parent model on data.train; keep the best checkpoint."""
+
+    kind: Literal["finetune"] = "finetune"
+
+
+class Finetune(Stage[FinetuneConfig]):
+    def check(self, model_config: dict[str, Any], recipe: Recipe) -> None:
+        positions = config_value(model_config, "max_position_embeddings", default=None)
+        if positions is not None and recipe.data.max_length > positions:
+            raise RecipeError(
+                f"{recipe.data.max_length} exceeds the model's "
+                f"max_position_embeddings {positions}", field="data.max_length",
+                fix=f"set it to {positions} or less")
+
+    def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        from compress.training import fit
+
+        model = copy.deepcopy(parent.model)
+        result = fit(model, parent.tokenizer, ctx.train, ctx.validation, self.config,
+                     seed=ctx.seed, max_length=ctx.recipe.data.max_length)
+        return Variant(name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
+                       extras={"training": dataclasses.asdict(result)})

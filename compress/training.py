@@ -1,0 +1,168 @@
+"""The training loop shared by fine-tuning and (later) distillation.
+
+AdamW with decoupled weight decay, linear warm-up then linear decay, gradient clipping,
+dynamically padded length-grouped batches, evaluation at fixed points, best checkpoint kept,
+early stopping. Runs through Hugging Face Accelerate, so ``accelerate launch`` spreads it over
+devices or processes with the same code path; on one CPU it is a plain loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from tqdm.auto import tqdm
+
+from benchmarks.evaluate import evaluate_model
+from slimkit.batching import Encoded, collate, encode, length_grouped_batches
+from slimkit.data import Dataset
+from slimkit.stage import StageConfig
+
+log = logging.getLogger(__name__)
+
+
+class TrainingConfig(StageConfig):
+    """Optimisation settings common to every stage that trains."""
+
+    epochs: PositiveInt = 3
+    learning_rate: PositiveFloat = 5e-5
+    batch_size: PositiveInt = 32
+    eval_batch_size: PositiveInt = 128
+    weight_decay: NonNegativeFloat = 0.01
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    max_grad_norm: PositiveFloat | None = 1.0
+    max_train_samples: PositiveInt | None = None
+    metric: Literal["accuracy", "f1"] = "accuracy"
+    evals_per_epoch: PositiveInt = Field(1, description="evaluations (checkpoint candidates) per epoch")
+    early_stopping_patience: PositiveInt | None = Field(
+        None, description="stop after this many evaluations without improvement")
+    group_by_length: bool = True
+
+
+@dataclass
+class FitResult:
+    best_metric: float | None = None
+    best_step: int = 0
+    steps: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+LossFn = Callable[[Any, dict[str, Any]], Any]
+
+
+def training_rows(train: Dataset, limit: int | None, seed: int) -> Dataset:
+    """A seeded random subset of the training rows (all of them, shuffled, when no limit)."""
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    return train.subset(order[:limit] if limit else order)
+
+
+def _optimizer(model: Any, cfg: TrainingConfig):
+    import torch
+
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            skip = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+            (no_decay if skip else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
+def _eval_steps(steps_per_epoch: int, cfg: TrainingConfig) -> set[int]:
+    points = set()
+    for epoch in range(cfg.epochs):
+        for k in range(1, cfg.evals_per_epoch + 1):
+            points.add(epoch * steps_per_epoch + math.ceil(k * steps_per_epoch / cfg.evals_per_epoch))
+    return points
+
+
+def _loader(encoded: Encoded, tokenizer: Any, batches: list[list[int]]):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(list(range(len(encoded))), batch_sampler=batches,
+                      collate_fn=lambda rows: collate(encoded, rows, tokenizer))
+
+
+def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: TrainingConfig, *,
+        seed: int, max_length: int, loss_fn: LossFn | None = None) -> FitResult:
+    """Train ``model`` in place; on return it holds the best evaluated weights."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    set_seed(seed)
+    rng = random.Random(seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    encoded = encode(training_rows(train, cfg.max_train_samples, seed), tokenizer, max_length)
+    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    optimizer = _optimizer(model, cfg)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    eval_at, result, best_state, stale = _eval_steps(steps_per_epoch, cfg), FitResult(), None, 0
+    start, step = time.perf_counter(), 0
+    model.train()
+    progress = tqdm(total=total, desc="train", disable=not accelerator.is_local_main_process)
+    for epoch in range(cfg.epochs):
+        batches = _batches(encoded, cfg, rng)
+        running = 0.0
+        for batch in accelerator.prepare(_loader(encoded, tokenizer, batches)):
+            loss = loss_fn(model, batch) if loss_fn else model(**batch).loss
+            accelerator.backward(loss)
+            if cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            running += loss.item()
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+            if step not in eval_at:
+                continue
+            unwrapped = accelerator.unwrap_model(model)
+            scores = evaluate_model(unwrapped, tokenizer, validation, max_length,
+                                    cfg.eval_batch_size, progress=False)
+            value = scores[cfg.metric]
+            result.history.append({"epoch": epoch + 1, "step": step, "train_loss": running / max(
+                1, step - epoch * steps_per_epoch), "accuracy": scores["accuracy"], "f1": scores["f1"]})
+            log.info("step %d/%d epoch %d: validation %s %.4f", step, total, epoch + 1,
+                     cfg.metric, value)
+            model.train()
+            if result.best_metric is None or value > result.best_metric:
+                result.best_metric, result.best_step, stale = value, step, 0
+                best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
+            else:
+                stale += 1
+            if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
+                result.stopped_early = True
+                break
+        if result.stopped_early:
+            log.info("early stop after step %d: no gain in %d evaluations", step, stale)
+            break
+    progress.close()
+    model = accelerator.unwrap_model(model)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.steps, result.seconds = step, time.perf_counter() - start
+    return result
+
+
+def _batches(encoded: Encoded, cfg: TrainingConfig, rng: random.Random) -> list[list[int]]:
+    if cfg.group_by_length:
+        return length_grouped_batches(encoded.lengths(), cfg.batch_size, rng)
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    return [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]

@@ -1,0 +1,156 @@
+"""The recipe: YAML with ``${VAR:-default}`` interpolation, validated by pydantic before any work."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from slimkit.errors import RecipeError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ARCHITECTURES = ("bert", "roberta", "albert", "distilbert", "electra", "deberta-v2", "xlm-roberta")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Strict):
+    """Where the examples come from and how they are read."""
+
+    format: Literal["auto", "tsv", "csv", "jsonl", "hf"] = "auto"
+    dataset: str | None = Field(
+        None, description="a Hugging Face datasets name; train/eval/validation are then split names")
+    train: str | None = None
+    eval: str
+    validation: str | None = Field(
+        None, description="rows for choosing the best checkpoint; the eval rows when unset")
+    text: str | int = "sentence"
+    text_pair: str | int | None = None
+    label: str | int = "label"
+    labels: list[str] | None = Field(None, description="the label set, in id order")
+    header: bool = True
+    dataset_config: str | None = Field(None, description="Hugging Face datasets config name")
+    max_length: PositiveInt = 128
+    max_eval_samples: PositiveInt | None = None
+
+
+class RandomModel(Strict):
+    """A randomly initialised model of a given shape (for tests and smoke runs)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    architecture: Literal[ARCHITECTURES]
+    tokenizer: str = "minilm-l6"
+
+
+class Recipe(Strict):
+    name: str
+    seed: int = 42
+    output_dir: str = "runs"
+    threads: PositiveInt | None = None
+    model: str | RandomModel
+    data: DataConfig
+    stages: list[dict[str, Any]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _train_needed(self) -> Recipe:
+        if self.data.train is None:
+            raise ValueError("data.train is required: stages train or calibrate on it")
+        return self
+
+
+def interpolate(value: Any) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [interpolate(v) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v) for k, v in value.items()}
+    return value
+
+
+def read_recipe_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError("recipe file not found", file=str(path), fix="check the path")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise RecipeError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
+                          field=where, fix="fix the YAML syntax") from None
+    if not isinstance(raw, dict):
+        raise RecipeError("a recipe must be a mapping of keys", file=str(path),
+                          fix="start with 'name:', 'model:', 'data:' and 'stages:'")
+    raw = interpolate(raw)
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def parse_model(cls: type[BaseModel], raw: Any, *, file: str, prefix: str = "") -> Any:
+    """``cls.model_validate(raw)`` with the first error rendered as one RecipeError line."""
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        raise recipe_error_from(exc, cls, file=file, prefix=prefix) from None
+
+
+def recipe_error_from(exc: ValidationError, cls: type[BaseModel], *, file: str,
+                      prefix: str = "") -> RecipeError:
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(p) if not isinstance(p, int) else f"[{p}]" for p in first["loc"]]
+    field = ".".join(p for p in [prefix, *loc] if p).replace(".[", "[")
+    problem, fix = _describe(first, cls)
+    if len(errors) > 1:
+        fix = f"{fix}; {len(errors) - 1} more error(s) after this one"
+    return RecipeError(problem, file=file, field=field or None, fix=fix)
+
+
+def _describe(error: dict[str, Any], cls: type[BaseModel]) -> tuple[str, str]:
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden":
+        allowed = sorted(_model_at(cls, loc[:-1]).model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return "unknown key", f"{hint}allowed keys: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing", "add it"
+    if kind == "literal_error":
+        return f"{error['msg'].lower()}, got {error.get('input')!r}", "use one of the listed values"
+    return f"{error['msg']}, got {error.get('input')!r}", "fix the value"
+
+
+def _model_at(cls: Any, loc: tuple) -> type[BaseModel]:
+    """The pydantic model class that holds the field at ``loc`` (for listing allowed keys)."""
+    for part in loc:
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and part in cls.model_fields:
+            cls = cls.model_fields[part].annotation
+        cls = _unwrap(cls)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else BaseModel
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation)
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        return models[0] if models else annotation
+    if origin in (list, tuple):
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read, interpolate and validate the recipe's own keys (stages are validated by the runner)."""
+    return parse_model(Recipe, read_recipe_yaml(path), file=str(path))

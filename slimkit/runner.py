@@ -1,0 +1,207 @@
+"""Plan (validate everything, cheaply), then run the stages in order, resuming finished ones.
+
+This is the only module of ``slimkit`` that imports stage code; it does so inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from slimkit import artifacts
+from slimkit.data import Splits, load_splits
+from slimkit.errors import RecipeError
+from slimkit.models import read_model_config
+from slimkit.recipe import Recipe, load_recipe, parse_model
+from slimkit.stage import Registry, RunContext, StageConfig, Variant
+
+log = logging.getLogger(__name__)
+BASE = "base"
+
+
+def build_registry() -> Registry:
+    """Every stage slimkit ships, listed here and nowhere else."""
+    from compress.finetune import Finetune, FinetuneConfig
+    from compress.import_model import Import, ImportConfig
+
+    registry = Registry()
+    registry.add(FinetuneConfig, Finetune)
+    registry.add(ImportConfig, Import)
+    return registry
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    path: str
+    text: str
+    stages: list[StageConfig]
+    splits: Splits
+    model_config: dict[str, Any]
+
+    def parent_of(self, index: int) -> str:
+        explicit = self.stages[index].parent
+        return explicit or (self.stages[index - 1].variant_name if index else BASE)
+
+
+def plan(path: str | Path, registry: Registry) -> Plan:
+    """Validate the recipe, its stages against the model's config, and its data. No heavy work."""
+    file = str(path)
+    recipe = load_recipe(path)
+    stages = [_stage_config(raw, i, registry, file) for i, raw in enumerate(recipe.stages)]
+    _check_order(stages, file)
+    try:
+        model_config = read_model_config(recipe.model)
+        for i, config in enumerate(stages):
+            try:
+                registry.build(config).check(model_config, recipe)
+            except RecipeError as exc:
+                top = (exc.field or "").split(".")[0].split("[")[0]
+                raise exc.at(file, None if top in Recipe.model_fields else f"stages[{i}]") from None
+        splits = load_splits(recipe.data, file)
+    except RecipeError as exc:
+        raise exc.at(file) from None
+    return Plan(recipe, file, Path(path).read_text(encoding="utf-8"), stages, splits, model_config)
+
+
+def _stage_config(raw: Any, index: int, registry: Registry, file: str) -> StageConfig:
+    where = f"stages[{index}]"
+    if not isinstance(raw, dict) or "kind" not in raw:
+        raise RecipeError("each stage needs a 'kind'", file=file, field=where,
+                          fix=f"add 'kind: <one of {', '.join(registry.kinds())}>'")
+    try:
+        cls = registry.config_class(raw["kind"], field_name=f"{where}.kind")
+    except RecipeError as exc:
+        raise exc.at(file) from None
+    return parse_model(cls, raw, file=file, prefix=where)
+
+
+def _check_order(stages: list[StageConfig], file: str) -> None:
+    seen = {BASE}
+    for i, config in enumerate(stages):
+        name = config.variant_name
+        if name in seen:
+            raise RecipeError(f"variant name '{name}' is used twice", file=file,
+                              field=f"stages[{i}].name", fix="give each stage a distinct name")
+        if config.parent and config.parent not in seen:
+            raise RecipeError(f"parent '{config.parent}' is not an earlier stage", file=file,
+                              field=f"stages[{i}].parent",
+                              fix=f"use one of: {', '.join(sorted(seen))}")
+        seen.add(name)
+
+
+def _base_fingerprint(plan: Plan) -> str:
+    recipe = plan.recipe
+    files = [p for p in (recipe.data.train, recipe.data.validation, recipe.data.eval)
+             if p and Path(p).is_file()]
+    model = recipe.model if isinstance(recipe.model, str) else recipe.model.model_dump()
+    return artifacts.sha256_json({
+        "model": model, "data": recipe.data.model_dump(), "seed": recipe.seed,
+        "data_files": {p: artifacts.sha256_file(Path(p)) for p in files}})
+
+
+def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
+            force: bool = False) -> list[dict[str, Any]]:
+    """Run every stage whose variant is missing or stale; return each variant's manifest."""
+    recipe = plan.recipe
+    _set_threads(recipe.threads)
+    run_dir = Path(out_dir or recipe.output_dir) / recipe.name
+    artifacts.remove_stale_temporaries(run_dir)
+    memory: dict[str, Variant] = {}
+    fingerprints = {BASE: _base_fingerprint(plan)}
+    ctx = RunContext(recipe=recipe, recipe_path=plan.path, train=plan.splits.train,
+                     validation=plan.splits.validation, eval=plan.splits.eval, variants=memory,
+                     seed=recipe.seed, workdir=run_dir,
+                     resolve_variant=lambda name: _resolve(name, plan, run_dir, memory))
+    manifests = []
+    for index, config in enumerate(plan.stages):
+        name, parent = config.variant_name, plan.parent_of(index)
+        fingerprints[name] = artifacts.sha256_json(
+            {"stage": config.model_dump(mode="json"), "parent": fingerprints[parent]})
+        folder = run_dir / name
+        if not force and artifacts.is_finished(folder, fingerprints[name]):
+            log.info("%s: finished earlier with the same inputs, skipped", name)
+            manifests.append(artifacts.read_manifest(folder))
+            continue
+        log.info("%s: running %s on %s", name, config.kind, parent)
+        manifests.append(_run_stage(plan, registry, config, ctx, parent, folder, fingerprints))
+    artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
+    return manifests
+
+
+def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunContext,
+               parent: str, folder: Path, fingerprints: dict[str, str]) -> dict[str, Any]:
+    from benchmarks.evaluate import evaluate_variant
+
+    started = time.perf_counter()
+    variant = registry.build(config).run(ctx.variant(parent), ctx)
+    seconds = time.perf_counter() - started
+    metrics = evaluate_variant(variant, plan.splits.eval, plan.recipe.data.max_length) \
+        if config.evaluate else None
+    if metrics:
+        log.info("%s: eval accuracy %.4f, F1 %.4f", variant.name, metrics["accuracy"],
+                 metrics["f1"])
+
+    def fill(tmp: Path) -> dict[str, Any]:
+        variant.save(tmp)
+        return _manifest(plan, config, variant, parent, fingerprints, metrics, seconds, tmp)
+
+    variant.manifest = artifacts.write_variant(folder, fill)
+    variant.path = folder
+    ctx.variants[variant.name] = variant
+    return variant.manifest
+
+
+def _manifest(plan: Plan, config: StageConfig, variant: Variant, parent: str,
+              fingerprints: dict[str, str], metrics: dict[str, Any] | None, seconds: float,
+              folder: Path) -> dict[str, Any]:
+    model = variant.model
+    return {
+        "variant": variant.name, "stage": config.kind,
+        "stage_config": config.model_dump(mode="json"), "parent": parent,
+        "fingerprint": fingerprints[variant.name], "parent_fingerprint": fingerprints[parent],
+        "recipe": {"path": plan.path, "sha256": artifacts.sha256_json(plan.text),
+                   "text": plan.text},
+        "backend": variant.backend, "label_names": plan.splits.train.label_names,
+        "max_length": plan.recipe.data.max_length, "eval_data": plan.splits.eval.source,
+        "metrics": metrics, "stage_seconds": round(seconds, 2), **variant.extras,
+        "parameters": sum(p.numel() for p in model.parameters()) if model is not None else None,
+        "size_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        "versions": artifacts.library_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _resolve(name: str, plan: Plan, run_dir: Path, memory: dict[str, Variant]) -> Variant:
+    if name not in memory:
+        if name == BASE:
+            from slimkit.models import load_base
+
+            model, tokenizer = load_base(plan.recipe.model, plan.splits.train.label_names,
+                                         plan.recipe.seed)
+            memory[name] = Variant(name=BASE, model=model, tokenizer=tokenizer)
+        else:
+            memory[name] = artifacts.load_variant(run_dir / name)
+    return memory[name]
+
+
+def _set_threads(threads: int | None) -> None:
+    import psutil
+    import torch
+
+    torch.set_num_threads(threads or psutil.cpu_count(logical=False) or 1)
+
+
+def _summary(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for m in manifests:
+        metrics = m.get("metrics") or {}
+        rows.append({"variant": m["variant"], "stage": m["stage"], "parent": m["parent"],
+                     "accuracy": metrics.get("accuracy"), "f1": metrics.get("f1"),
+                     "parameters": m.get("parameters"), "size_bytes": m.get("size_bytes"),
+                     "stage_seconds": m.get("stage_seconds")})
+    return {"variants": rows}

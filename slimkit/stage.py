@@ -1,0 +1,127 @@
+"""What every stage shares: its config base class, the Stage interface, Variant, RunContext, Registry."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from slimkit.errors import RecipeError
+
+if TYPE_CHECKING:
+    from slimkit.data import Dataset
+    from slimkit.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's config: strict, immutable, JSON round-trippable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+    name: str | None = Field(None, description="variant name; defaults to the kind")
+    parent: str | None = Field(None, description="variant to start from; default: the stage above")
+    evaluate: bool = Field(True, description="evaluate the variant on data.eval after the stage")
+
+    @property
+    def variant_name(self) -> str:
+        return self.name or self.kind
+
+
+ConfigT = TypeVar("ConfigT", bound=StageConfig)
+
+
+@dataclass
+class Variant:
+    """One model produced by a stage (or the base model), in memory and/or on disk."""
+
+    name: str
+    model: Any = None
+    tokenizer: Any = None
+    path: Path | None = None
+    backend: str = "pytorch"
+    manifest: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        """Write the model and tokenizer as a plain Hugging Face folder."""
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+
+    def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list[str]:
+        """Label names for raw texts (the deployable one-call path)."""
+        from slimkit.data import Dataset
+        from slimkit.inference import predict_logits
+
+        config = self.model.config
+        names = [config.id2label[i] for i in range(config.num_labels)]
+        rows = Dataset(list(texts), list(text_pairs) if text_pairs else None, [0] * len(texts),
+                       names, "predict")
+        max_length = self.manifest.get("max_length", 512)
+        logits = predict_logits(self.model, self.tokenizer, rows, max_length, progress=False)
+        return [names[i] for i in logits.argmax(axis=1)]
+
+
+@dataclass
+class RunContext:
+    """What a stage may read while it runs; it writes only through the Variant it returns."""
+
+    recipe: Recipe
+    recipe_path: str
+    train: Dataset
+    validation: Dataset
+    eval: Dataset
+    variants: dict[str, Variant]
+    seed: int
+    workdir: Path
+    resolve_variant: Any = None  # callable(name) -> Variant, loads a finished variant on demand
+
+    def variant(self, name: str) -> Variant:
+        return self.resolve_variant(name)
+
+
+class Stage(Generic[ConfigT]):
+    """A stage: ``check`` runs at validate time from the model's config alone, ``run`` does the work."""
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+
+    def check(self, model_config: dict[str, Any], recipe: Recipe) -> None:
+        """Raise RecipeError(field=...) when the config cannot apply to this model. Cheap."""
+
+    def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        raise NotImplementedError
+
+
+class Registry:
+    """An explicit map from a stage's ``kind`` to its config class and its stage class."""
+
+    builtin_keys: ClassVar[set[str]] = set(StageConfig.model_fields)
+
+    def __init__(self) -> None:
+        self._stages: dict[str, tuple[type[StageConfig], type[Stage]]] = {}
+
+    def add(self, config_cls: type[StageConfig], stage_cls: type[Stage]) -> None:
+        kind = config_cls.model_fields["kind"].default
+        if not isinstance(kind, str) or kind in self._stages:
+            raise ValueError(f"stage kind {kind!r} is missing or registered twice")
+        self._stages[kind] = (config_cls, stage_cls)
+
+    def kinds(self) -> list[str]:
+        return sorted(self._stages)
+
+    def config_class(self, kind: Any, *, field_name: str) -> type[StageConfig]:
+        if kind in self._stages:
+            return self._stages[kind][0]
+        close = difflib.get_close_matches(str(kind), self.kinds(), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise RecipeError(f"unknown stage kind {kind!r}", field=field_name,
+                          fix=f"{hint}known kinds: {', '.join(self.kinds())}")
+
+    def build(self, config: StageConfig) -> Stage:
+        return self._stages[config.kind][1](config)

@@ -1,0 +1,31 @@
+"""Loader, fine-tuning, evaluation and saving for every supported architecture (tiny random models)."""
+
+import pytest
+
+from slimkit.runner import build_registry, execute, plan
+
+from .conftest import ARCHITECTURES, tiny_recipe
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_finetune_learns_and_the_folder_loads_without_slimkit(tmp_path, sentiment_files,
+                                                              architecture):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    recipe = tiny_recipe(tmp_path, *sentiment_files, architecture=architecture)
+    registry = build_registry()
+    planned = plan(recipe, registry)
+    [manifest] = execute(planned, registry)
+    assert manifest["metrics"]["accuracy"] >= 0.9, manifest["training"]["history"]
+
+    folder = tmp_path / "runs" / "tiny" / "teacher"
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert model.config.model_type == architecture
+    assert model.config.id2label == {0: "0", 1: "1"}
+    batch = tokenizer(["the film was great", "a boring plot"], padding=True,
+                      return_tensors="pt")
+    with torch.inference_mode():
+        predictions = model(**batch).logits.argmax(-1).tolist()
+    assert predictions == [1, 0]

@@ -1,0 +1,138 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slimkit.errors import RecipeError
+from slimkit.recipe import interpolate, load_recipe
+from slimkit.runner import build_registry, plan
+
+from .conftest import REPO, SHARED_DATA, tiny_recipe
+
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+def test_interpolation_uses_the_variable_or_the_default(monkeypatch):
+    monkeypatch.setenv("SK_X", "/data")
+    monkeypatch.delenv("SK_Y", raising=False)
+    assert interpolate({"a": ["${SK_X}/t.tsv", "${SK_Y:-../d}/t.tsv"], "n": 3}) == {
+        "a": ["/data/t.tsv", "../d/t.tsv"], "n": 3}
+
+
+def validate_cli(path: Path, cwd: Path) -> tuple[int, str, float]:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "slimkit", "validate", str(path)], cwd=cwd,
+                         capture_output=True, text=True)
+    return out.returncode, out.stderr.strip(), time.perf_counter() - started
+
+
+def edit(recipe: Path, old: str, new: str) -> Path:
+    text = recipe.read_text()
+    assert old in text
+    recipe.write_text(text.replace(old, new, 1))
+    return recipe
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("    epochs: 4", "    epocs: 4",
+     "stages[0].epocs: unknown key (did you mean 'epochs'?"),
+    ("    epochs: 4", "    epochs: four",
+     "stages[0].epochs: Input should be a valid integer"),
+    ("  - kind: finetune", "  - kind: finetun",
+     "stages[0].kind: unknown stage kind 'finetun' (did you mean 'finetune'?"),
+    ("  max_length: 24", "  max_length: 24\n  max_lenght: 3",
+     "data.max_lenght: unknown key (did you mean 'max_length'?"),
+    ("  max_length: 24", "  max_length: 4096",
+     "data.max_length: 4096 exceeds the model's max_position_embeddings 512"),
+    ("seed: 3", "seed: 3\nstages_extra: 1", "stages_extra: unknown key"),
+])
+def test_bad_recipe_is_one_line_exit_2_fast_and_writes_nothing(tmp_path, sentiment_files,
+                                                               old, new, expected):
+    recipe = edit(tiny_recipe(tmp_path, *sentiment_files), old, new)
+    code, err, seconds = validate_cli(recipe, tmp_path)
+    assert code == 2
+    assert err.startswith(f"error: {recipe}: ")
+    assert expected in err
+    assert len(err.splitlines()) == 1 and "(" in err  # the fix is in brackets
+    assert seconds < 2.0
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_file_names_the_field_and_the_fix(tmp_path, sentiment_files):
+    recipe = edit(tiny_recipe(tmp_path, *sentiment_files), str(sentiment_files[1]),
+                  "${SK_NOPE:-/no/such}/dev.tsv")
+    code, err, _ = validate_cli(recipe, tmp_path)
+    assert code == 2
+    assert "data.eval: /no/such/dev.tsv: file not found (set SLIMKIT_DATA or fix the path)" in err
+
+
+def test_run_rejects_bad_recipe_before_any_work(tmp_path, sentiment_files):
+    recipe = edit(tiny_recipe(tmp_path, *sentiment_files), "learning_rate: 3.0e-3",
+                  "learning_rate: -1")
+    out = subprocess.run([sys.executable, "-m", "slimkit", "run", str(recipe)], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "stages[0].learning_rate: Input should be greater than 0" in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_stage_graph_errors(tmp_path, sentiment_files):
+    stages = """
+  - kind: finetune
+    name: teacher
+  - kind: import
+    name: copy
+    parent: studnet
+"""
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=stages)
+    with pytest.raises(RecipeError, match=r"stages\[1\].parent: parent 'studnet' is not an earlier"):
+        plan(recipe, build_registry())
+
+
+def test_unknown_key_in_random_model_is_refused(tmp_path, sentiment_files):
+    from slimkit.models import load_base
+
+    recipe = edit(tiny_recipe(tmp_path, *sentiment_files), "hidden_size: 32",
+                  "hidden_size: 32\n  num_hiden_layers: 2")
+    planned = plan(recipe, build_registry())
+    with pytest.raises(RecipeError, match="unknown bert config key.*num_hiden_layers"):
+        load_base(planned.recipe.model, ["0", "1"], seed=0)
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data")
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
+def test_every_shipped_recipe_validates(recipe, monkeypatch):
+    monkeypatch.setenv("SLIMKIT_DATA", str(SHARED_DATA))
+    planned = plan(recipe, build_registry())
+    assert planned.stages and len(planned.splits.eval) > 0
+
+
+def test_shipped_recipes_name_data_through_slimkit_data():
+    for recipe in RECIPES:
+        text = recipe.read_text()
+        assert "${SLIMKIT_DATA:-../shared/data}/" in text, recipe
+
+
+def test_every_stage_config_round_trips_through_json():
+    registry = build_registry()
+    for kind in registry.kinds():
+        cls = registry.config_class(kind, field_name="kind")
+        config = cls(kind=kind)
+        again = cls.model_validate(json.loads(config.model_dump_json()))
+        assert again == config
+
+
+def test_recipe_name_defaults_to_file_stem(tmp_path, sentiment_files):
+    recipe = tiny_recipe(tmp_path, *sentiment_files)
+    recipe.write_text(recipe.read_text().replace("name: tiny\n", ""))
+    assert load_recipe(recipe).name == "recipe"
+
+
+def test_list_stages_shows_fields():
+    out = subprocess.run([sys.executable, "-m", "slimkit", "list-stages"], capture_output=True,
+                         text=True, check=True)
+    assert "finetune:" in out.stdout and "learning_rate: float" in out.stdout
+    assert "import:" in out.stdout

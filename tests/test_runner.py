@@ -1,0 +1,148 @@
+"""The runner end to end on a tiny model: manifests, checksums, resume, interruption, determinism."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from slimkit import artifacts
+from slimkit.runner import build_registry, execute, plan
+
+from .conftest import REPO, tiny_recipe
+
+TWO_STAGES = """
+  - kind: finetune
+    name: teacher
+    epochs: 2
+    learning_rate: 3.0e-3
+    batch_size: 16
+    evals_per_epoch: 2
+  - kind: import
+    name: copy
+"""
+
+
+def run(recipe, **kwargs):
+    registry = build_registry()
+    return execute(plan(recipe, registry), registry, **kwargs)
+
+
+def test_manifest_records_lineage_checksums_metrics_and_versions(tmp_path, sentiment_files):
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TWO_STAGES)
+    teacher, copy = run(recipe)
+    folder = tmp_path / "runs" / "tiny" / "teacher"
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert on_disk == json.loads(json.dumps(teacher, default=str))
+    assert teacher["parent"] == "base" and copy["parent"] == "teacher"
+    assert copy["parent_fingerprint"] == teacher["fingerprint"]
+    assert teacher["stage_config"]["learning_rate"] == 3.0e-3
+    assert teacher["recipe"]["text"] == recipe.read_text()
+    assert teacher["recipe"]["sha256"] == artifacts.sha256_json(recipe.read_text())
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(teacher["files"])
+    artifacts.verify_checksums(folder, teacher)
+    assert teacher["versions"]["torch"] and teacher["versions"]["transformers"]
+    assert set(teacher["metrics"]) >= {"accuracy", "f1", "per_class", "confusion_matrix"}
+    assert len(teacher["training"]["history"]) == 4
+    # the import stage copies the weights unchanged, so it scores the same
+    assert copy["metrics"]["accuracy"] == teacher["metrics"]["accuracy"]
+    assert copy["files"]["model.safetensors"] == teacher["files"]["model.safetensors"]
+    summary = json.loads((tmp_path / "runs" / "tiny" / "summary.json").read_text())
+    assert [row["variant"] for row in summary["variants"]] == ["teacher", "copy"]
+
+
+def test_second_run_skips_finished_stages_and_a_changed_stage_is_redone(
+        tmp_path, sentiment_files, caplog):
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TWO_STAGES)
+    first = run(recipe)
+    caplog.set_level("INFO")
+    second = run(recipe)
+    assert [m["created"] for m in second] == [m["created"] for m in first]
+    assert caplog.text.count("finished earlier with the same inputs, skipped") == 2
+
+    recipe.write_text(recipe.read_text().replace("epochs: 2", "epochs: 1"))
+    caplog.clear()
+    third = run(recipe)
+    assert len(third[0]["training"]["history"]) == 2
+    assert third[1]["parent_fingerprint"] == third[0]["fingerprint"] != first[0]["fingerprint"]
+    assert "skipped" not in caplog.text  # the child of a changed stage is stale too
+
+
+def test_interrupted_run_keeps_finished_stages_and_redoes_the_unfinished(
+        tmp_path, sentiment_files, monkeypatch, caplog):
+    from compress import import_model
+
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TWO_STAGES)
+
+    def interrupted(self, parent, ctx):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(import_model.Import, "run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run(recipe)
+    run_dir = tmp_path / "runs" / "tiny"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["teacher"]
+    teacher_created = artifacts.read_manifest(run_dir / "teacher")["created"]
+
+    caplog.set_level("INFO")
+    teacher, copy = run(recipe)
+    assert teacher["created"] == teacher_created
+    assert "teacher: finished earlier" in caplog.text and "copy: running import" in caplog.text
+    assert copy["metrics"]["accuracy"] == teacher["metrics"]["accuracy"]
+
+
+def test_same_seed_gives_the_same_metrics_and_weights(tmp_path, sentiment_files):
+    recipe = tiny_recipe(tmp_path, *sentiment_files)
+    first = run(recipe, out_dir=str(tmp_path / "a"))
+    second = run(recipe, out_dir=str(tmp_path / "b"))
+    assert first[0]["metrics"] == second[0]["metrics"]
+    assert first[0]["training"]["history"] == second[0]["training"]["history"]
+    assert first[0]["files"]["model.safetensors"] == second[0]["files"]["model.safetensors"]
+
+
+def test_the_best_evaluated_checkpoint_is_the_one_saved(tmp_path, sentiment_files):
+    stages = """
+  - kind: finetune
+    name: teacher
+    epochs: 3
+    learning_rate: 3.0e-3
+    batch_size: 16
+    evals_per_epoch: 2
+    max_train_samples: 160
+"""
+    [teacher] = run(tiny_recipe(tmp_path, *sentiment_files, stages=stages))
+    history = teacher["training"]["history"]
+    assert [h["step"] for h in history] == [5, 10, 15, 20, 25, 30]  # 160 rows / 16 a batch
+    best = max(h["accuracy"] for h in history)
+    # validation rows are the eval rows here, so the saved model must score the best value
+    assert teacher["training"]["best_metric"] == best == teacher["metrics"]["accuracy"]
+
+
+def test_early_stopping_after_patience_evaluations_without_gain(tmp_path, sentiment_files):
+    stages = """
+  - kind: finetune
+    name: teacher
+    epochs: 5
+    learning_rate: 1.0e-12
+    evals_per_epoch: 1
+    early_stopping_patience: 2
+"""
+    [teacher] = run(tiny_recipe(tmp_path, *sentiment_files, stages=stages))
+    training = teacher["training"]
+    assert training["stopped_early"] is True
+    assert len(training["history"]) == 3  # the first evaluation, then two without gain
+    assert training["steps"] == 3 * 10  # 320 rows / 32 a batch, three epochs
+
+
+def test_cli_run_prints_a_table_and_loads_with_one_call(tmp_path, sentiment_files):
+    import slimkit
+
+    recipe = tiny_recipe(tmp_path, *sentiment_files)
+    out = subprocess.run([sys.executable, "-m", "slimkit", "-q", "run", str(recipe)],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "teacher" in out.stdout and "accuracy" in out.stdout
+    variant = slimkit.load(tmp_path / "runs" / "tiny" / "teacher")
+    assert variant.manifest["stage"] == "finetune"
+    assert variant.predict(["the film was great", "a boring plot"]) == ["1", "0"]
