@@ -20,7 +20,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from tqdm.auto import tqdm
 
 from benchmarks.evaluate import evaluate_model
-from slimkit.batching import Encoded, collate, encode, length_grouped_batches
+from slimkit.batching import Encoded, collate_with_rows, encode, length_grouped_batches
 from slimkit.data import Dataset
 from slimkit.stage import StageConfig
 
@@ -55,7 +55,8 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-LossFn = Callable[[Any, dict[str, Any]], Any]
+# loss_fn(model, batch, row_ids) -> loss; row_ids index the rows of ``training_rows``
+LossFn = Callable[[Any, dict[str, Any], Any], Any]
 
 
 def training_rows(train: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -90,7 +91,7 @@ def _loader(encoded: Encoded, tokenizer: Any, batches: list[list[int]]):
     from torch.utils.data import DataLoader
 
     return DataLoader(list(range(len(encoded))), batch_sampler=batches,
-                      collate_fn=lambda rows: collate(encoded, rows, tokenizer))
+                      collate_fn=lambda rows: collate_with_rows(encoded, rows, tokenizer))
 
 
 def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: TrainingConfig, *,
@@ -118,7 +119,8 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
         batches = _batches(encoded, cfg, rng)
         running = 0.0
         for batch in accelerator.prepare(_loader(encoded, tokenizer, batches)):
-            loss = loss_fn(model, batch) if loss_fn else model(**batch).loss
+            row_ids = batch.pop("row_ids")
+            loss = loss_fn(model, batch, row_ids) if loss_fn else model(**batch).loss
             accelerator.backward(loss)
             if cfg.max_grad_norm:
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

@@ -126,7 +126,9 @@ def load_variant(path: str | Path, *, verify: bool = False) -> Variant:
         verify_checksums(folder, manifest)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    # head- or FFN-pruned shapes load through the modeling file the folder carries
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, trust_remote_code=bool(manifest.get("custom_code")))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return Variant(name=manifest.get("variant", folder.name), model=model, tokenizer=tokenizer,

@@ -38,6 +38,13 @@ def collate(encoded: Encoded, indices: list[int], tokenizer: Any) -> dict[str, A
     return dict(batch)
 
 
+def collate_with_rows(encoded: Encoded, indices: list[int], tokenizer: Any) -> dict[str, Any]:
+    """``collate`` plus ``row_ids``: which encoded rows the batch holds (for per-row caches)."""
+    import torch
+
+    return {**collate(encoded, indices, tokenizer), "row_ids": torch.tensor(indices)}
+
+
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random,
                            group: int = 50) -> list[list[int]]:
     """Shuffled batches of similar length: little padding, still random order.

@@ -25,12 +25,18 @@ BASE = "base"
 
 def build_registry() -> Registry:
     """Every stage slimkit ships, listed here and nowhere else."""
+    from compress.distill import Distill, DistillConfig
     from compress.finetune import Finetune, FinetuneConfig
     from compress.import_model import Import, ImportConfig
+    from compress.prune_ffn import PruneFfn, PruneFfnConfig
+    from compress.prune_heads import PruneHeads, PruneHeadsConfig
+    from compress.prune_layers import PruneLayers, PruneLayersConfig
 
     registry = Registry()
-    registry.add(FinetuneConfig, Finetune)
-    registry.add(ImportConfig, Import)
+    for config_cls, stage_cls in ((FinetuneConfig, Finetune), (ImportConfig, Import),
+                                  (DistillConfig, Distill), (PruneHeadsConfig, PruneHeads),
+                                  (PruneLayersConfig, PruneLayers), (PruneFfnConfig, PruneFfn)):
+        registry.add(config_cls, stage_cls)
     return registry
 
 

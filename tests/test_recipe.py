@@ -116,11 +116,15 @@ def test_shipped_recipes_name_data_through_slimkit_data():
         assert "${SLIMKIT_DATA:-../shared/data}/" in text, recipe
 
 
+SAMPLE_AMOUNTS = {"prune_heads": {"fraction": 0.5}, "prune_ffn": {"target_size": 8},
+                  "prune_layers": {"drop": [1]}, "distill": {"layers": [0, 2], "gamma": 0.5}}
+
+
 def test_every_stage_config_round_trips_through_json():
     registry = build_registry()
     for kind in registry.kinds():
         cls = registry.config_class(kind, field_name="kind")
-        config = cls(kind=kind)
+        config = cls(kind=kind, **SAMPLE_AMOUNTS.get(kind, {}))
         again = cls.model_validate(json.loads(config.model_dump_json()))
         assert again == config
 

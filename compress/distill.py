@@ -1,0 +1,77 @@
+"""``kind: distill``: DistilBERT-style knowledge distillation.
+
+The student starts from the parent variant (all its layers, or a subset such as every other
+layer, as DistilBERT did), from a given folder, or from random weights of the same shape. It learns
+from alpha * KL(student/T || teacher/T) * T^2 + beta * cross-entropy on the labels + gamma * the
+distance between each student layer's output and the teacher layer it stands for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
+
+from compress.training import TrainingConfig
+from slimkit.errors import RecipeError
+from slimkit.models import config_value
+from slimkit.recipe import Recipe
+from slimkit.stage import RunContext, Stage, Variant
+
+
+class DistillConfig(TrainingConfig):
+    """Train a student on the teacher's soft targets, the labels and its hidden states."""
+
+    kind: Literal["distill"] = "distill"
+    teacher: str | None = Field(None, description="variant that teaches; default: the parent")
+    layers: Literal["all", "every_other"] | list[int] = Field(
+        "all", description="parent layers the student keeps ('every_other' = 0, 2, 4, ...)")
+    student: str | None = Field(None, description="a model folder to train instead of the parent")
+    init: Literal["parent", "random"] = Field("parent", description="'random' re-initialises")
+    temperature: PositiveFloat = 2.0
+    alpha: NonNegativeFloat = Field(0.5, description="weight of the soft-target KL term")
+    beta: NonNegativeFloat = Field(0.5, description="weight of the cross-entropy on labels")
+    gamma: NonNegativeFloat = Field(1.0, description="weight of hidden-state alignment")
+    hidden_loss: Literal["cosine", "mse"] = "cosine"
+    cache_teacher_logits: bool = Field(False, description="run the teacher once per row, not per step")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistillConfig:
+        if self.cache_teacher_logits and self.gamma > 0:
+            raise ValueError("cache_teacher_logits saves nothing while gamma > 0 needs the teacher's "
+                             "hidden states every step; set gamma: 0 or cache_teacher_logits: false")
+        if self.alpha + self.beta + self.gamma == 0:
+            raise ValueError("alpha, beta and gamma are all 0: nothing to learn from")
+        return self
+
+
+class Distill(Stage[DistillConfig]):
+    def check(self, model_config: dict[str, Any], recipe: Recipe) -> None:
+        depth = config_value(model_config, "num_hidden_layers", "n_layers", default=12)
+        layers = self.config.layers
+        if isinstance(layers, list) and (not layers or sorted(set(layers)) != layers
+                                         or layers[-1] >= depth or layers[0] < 0):
+            raise RecipeError(f"layers {layers} must be increasing indices in 0..{depth - 1}",
+                              field="layers", fix=f"the teacher has {depth} layers")
+
+    def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        from compress.distill_loss import DistillLoss, build_student
+        from compress.structure import StructuredVariant, parameters
+        from compress.training import fit, training_rows
+
+        teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
+        student, kept = build_student(parent, self.config, ctx.seed)
+        loss = DistillLoss(teacher.model, student, self.config)
+        if self.config.cache_teacher_logits:
+            rows = training_rows(ctx.train, self.config.max_train_samples, ctx.seed)
+            loss.cache_logits(teacher.tokenizer, rows, ctx.recipe.data.max_length)
+        result = fit(student, parent.tokenizer, ctx.train, ctx.validation, self.config,
+                     seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
+        return StructuredVariant(
+            name=self.config.variant_name, model=student, tokenizer=parent.tokenizer,
+            extras={"training": dataclasses.asdict(result),
+                    "distillation": {"teacher": teacher.name, "student_layers_from_parent": kept,
+                                     "layer_map": loss.layer_map, "init": self.config.init,
+                                     "parameters": parameters(student),
+                                     "teacher_parameters": parameters(teacher.model)}})
