@@ -6,7 +6,8 @@ from typing import Any
 
 from benchmarks.metrics import classification_metrics
 from slimkit.data import Dataset
-from slimkit.inference import predict_logits
+from slimkit.inference import batched_logits, predict_logits
+from slimkit.runtimes import runtime_for
 from slimkit.stage import Variant
 
 
@@ -17,7 +18,10 @@ def evaluate_model(model: Any, tokenizer: Any, dataset: Dataset, max_length: int
     return classification_metrics(dataset.labels, predictions, dataset.label_names)
 
 
-def evaluate_variant(variant: Variant, dataset: Dataset, max_length: int) -> dict[str, Any]:
-    if variant.backend != "pytorch":
-        raise NotImplementedError(f"evaluation on the {variant.backend} backend")
-    return evaluate_model(variant.model, variant.tokenizer, dataset, max_length)
+def evaluate_variant(variant: Variant, dataset: Dataset, max_length: int,
+                     batch_size: int = 64) -> dict[str, Any]:
+    """Score a variant on the backend it targets (PyTorch, ONNX Runtime or OpenVINO)."""
+    runtime = runtime_for(variant)
+    logits = batched_logits(runtime.logits, variant.tokenizer, dataset, max_length, batch_size)
+    predictions = logits.argmax(axis=1).tolist()
+    return classification_metrics(dataset.labels, predictions, dataset.label_names)

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import Field, PositiveInt
+
+from slimkit.data import Dataset
 from slimkit.errors import SlimkitError
+from slimkit.stage import RunContext, StageConfig, Variant
 
 
 class ExportError(SlimkitError):
@@ -57,3 +61,37 @@ def check_parity(reference: Any, exported: Any, *, atol: float, min_agreement: f
         raise AgreementError(f"{what}: predictions agree with PyTorch on "
                              f"{parity.argmax_agreement:.1%} of rows, below {min_agreement:.1%}")
     return parity
+
+
+class ToleranceConfig(StageConfig):
+    """Parity settings every exporter shares."""
+
+    atol: float = Field(1e-3, gt=0, description="largest |logit difference| allowed vs PyTorch")
+    min_agreement: float = Field(0.99, ge=0, le=1, description="share of equal argmax predictions")
+    parity_rows: PositiveInt = Field(64, description="eval rows run through both for the gate")
+
+
+def parity_rows(ctx: RunContext, count: int) -> Dataset:
+    rows = ctx.validation
+    return rows.subset(list(range(min(count, len(rows)))))
+
+
+def gate(parent: Variant, candidate: Any, ctx: RunContext, cfg: ToleranceConfig,
+         what: str) -> Parity:
+    """Run the parent and the candidate runtime on the same real rows; raise past tolerance."""
+    from slimkit.inference import batched_logits
+    from slimkit.runtimes import runtime_for
+
+    rows = parity_rows(ctx, cfg.parity_rows)
+    max_length = ctx.recipe.data.max_length
+    reference = batched_logits(runtime_for(parent).logits, parent.tokenizer, rows, max_length,
+                               progress=False)
+    produced = batched_logits(candidate.logits, parent.tokenizer, rows, max_length, progress=False)
+    return check_parity(reference, produced, atol=cfg.atol, min_agreement=cfg.min_agreement,
+                        what=what)
+
+
+def require_pytorch_parent(parent: Variant, kind: str) -> None:
+    if parent.backend != "pytorch" or parent.model is None:
+        raise ExportError(f"{kind} starts from a PyTorch variant, not '{parent.name}' "
+                          f"({parent.backend})")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slimkit.errors import RecipeError
-from slimkit.stage import Variant
+from slimkit.stage import FileVariant, Variant
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,21 @@ def load_variant(path: str | Path, *, verify: bool = False) -> Variant:
                           fix="point to runs/<recipe>/<variant>")
     if verify:
         verify_checksums(folder, manifest)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    # head- or FFN-pruned shapes load through the modeling file the folder carries
-    model = AutoModelForSequenceClassification.from_pretrained(
-        folder, trust_remote_code=bool(manifest.get("custom_code")))
-    model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    return Variant(name=manifest.get("variant", folder.name), model=model, tokenizer=tokenizer,
-                   path=folder, backend=manifest.get("backend", "pytorch"), manifest=manifest)
+    name, backend = manifest.get("variant", folder.name), manifest.get("backend", "pytorch")
+    custom = bool(manifest.get("custom_code"))  # pruned shapes load through the folder's file
+    if manifest.get("artifact"):
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=custom)
+        variant = FileVariant(name, tokenizer, config, {manifest["artifact"]: folder / manifest["artifact"]},
+                              backend, manifest.get("backend_options"))
+        variant.path, variant.manifest = folder, manifest
+        if backend == "pytorch":  # a quantized module, pickled whole
+            import torch
+
+            variant.model = torch.load(variant.artifact, weights_only=False).eval()
+        return variant
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=custom)
+    return Variant(name=name, model=model.eval(), tokenizer=tokenizer, path=folder,
+                   backend=backend, manifest=manifest)

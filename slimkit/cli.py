@@ -27,13 +27,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default: the recipe's output_dir, 'runs')")
     run.add_argument("--force", action="store_true", help="redo finished stages too")
     commands.add_parser("list-stages", help="every registered stage and its fields")
+    bench = commands.add_parser("bench", help="time every variant of a run against a reference")
+    bench.add_argument("run_dir")
+    bench.add_argument("--reference", default="teacher")
+    bench.add_argument("--batch", type=int, nargs="+", default=[1, 32])
+    bench.add_argument("--seq", type=int, nargs="+", default=[64, 128])
+    bench.add_argument("--rounds", type=int, default=10)
+    bench.add_argument("--per-round", type=int, default=10)
+    bench.add_argument("--only", nargs="+", help="variant names to time (and the reference)")
+    bench.add_argument("--json", help="write the report here as JSON")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for ours in ("slimkit", "compress", "export", "benchmarks"):  # libraries' INFO stays quiet
+        logging.getLogger(ours).setLevel(logging.WARNING if args.quiet else logging.INFO)
     logging.getLogger("torchao").setLevel(logging.ERROR)  # import-time noise about GPU kernels
     try:
         return _COMMANDS[args.command](args)
@@ -112,7 +123,21 @@ def _type_name(annotation: Any) -> str:
     return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
-_COMMANDS = {"validate": _validate, "run": _run, "list-stages": _list_stages}
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmarks.harness import bench, table
+    from slimkit.artifacts import write_json_atomic
+
+    report = bench(Path(args.run_dir), reference=args.reference, batch_sizes=args.batch,
+                   seq_lens=args.seq, rounds=args.rounds, per_round=args.per_round, only=args.only)
+    if args.json:
+        write_json_atomic(Path(args.json), report)
+    print(table(report))
+    return 0
+
+
+_COMMANDS = {"validate": _validate, "run": _run, "list-stages": _list_stages, "bench": _bench}
 
 if __name__ == "__main__":
     sys.exit(main())

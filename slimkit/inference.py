@@ -1,32 +1,54 @@
-"""Batched PyTorch inference over a Dataset: logits in row order."""
+"""Batched inference over a Dataset, for any backend: logits in row order."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from slimkit.batching import collate, encode, sorted_batches
+from slimkit.batching import encode, sorted_batches
 from slimkit.data import Dataset
+
+Forward = Callable[[dict[str, Any]], Any]  # numpy int64 arrays in, (batch, labels) logits out
+
+
+def batched_logits(forward: Forward, tokenizer: Any, dataset: Dataset, max_length: int,
+                   batch_size: int = 64, progress: bool = True):
+    """Run ``forward`` over length-sorted, dynamically padded batches; logits in dataset order."""
+    import numpy as np
+
+    encoded = encode(dataset, tokenizer, max_length)
+    out = None
+    for indices in tqdm(list(sorted_batches(encoded.lengths(), batch_size)), desc="evaluate",
+                        leave=False, disable=not progress):
+        padded = tokenizer.pad([encoded.features[i] for i in indices], return_tensors="np")
+        logits = np.asarray(forward({k: v.astype(np.int64) for k, v in padded.items()}))
+        if out is None:
+            out = np.zeros((len(encoded), logits.shape[1]), dtype=np.float32)
+        out[indices] = logits
+    return out
+
+
+def torch_forward(model: Any) -> Forward:
+    import torch
+
+    device = next(model.parameters()).device
+
+    def forward(batch: dict[str, Any]):
+        with torch.inference_mode():
+            inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+            return model(**inputs).logits.float().cpu().numpy()
+    return forward
 
 
 def predict_logits(model: Any, tokenizer: Any, dataset: Dataset, max_length: int,
                    batch_size: int = 64, progress: bool = True):
-    """Logits as a float32 numpy array of shape (rows, labels); rows keep the dataset's order."""
-    import numpy as np
-    import torch
-
-    encoded = encode(dataset, tokenizer, max_length)
-    logits = np.zeros((len(encoded), model.config.num_labels), dtype=np.float32)
+    """Logits of a PyTorch model, as a float32 numpy array of shape (rows, labels)."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    batches = list(sorted_batches(encoded.lengths(), batch_size))
-    with torch.inference_mode():
-        for indices in tqdm(batches, desc="evaluate", leave=False, disable=not progress):
-            batch = collate(encoded, indices, tokenizer)
-            batch.pop("labels")
-            out = model(**{k: v.to(device) for k, v in batch.items()})
-            logits[indices] = out.logits.float().cpu().numpy()
-    model.train(was_training)
-    return logits
+    try:
+        return batched_logits(torch_forward(model), tokenizer, dataset, max_length, batch_size,
+                              progress)
+    finally:
+        model.train(was_training)

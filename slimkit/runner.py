@@ -31,11 +31,17 @@ def build_registry() -> Registry:
     from compress.prune_ffn import PruneFfn, PruneFfnConfig
     from compress.prune_heads import PruneHeads, PruneHeadsConfig
     from compress.prune_layers import PruneLayers, PruneLayersConfig
+    from compress.quantize import Quantize, QuantizeConfig
+    from export.onnx import Onnx, OnnxConfig
+    from export.openvino import OpenVino, OpenVinoConfig
+    from export.tensorrt import TensorRt, TensorRtConfig
 
     registry = Registry()
     for config_cls, stage_cls in ((FinetuneConfig, Finetune), (ImportConfig, Import),
                                   (DistillConfig, Distill), (PruneHeadsConfig, PruneHeads),
-                                  (PruneLayersConfig, PruneLayers), (PruneFfnConfig, PruneFfn)):
+                                  (PruneLayersConfig, PruneLayers), (PruneFfnConfig, PruneFfn),
+                                  (QuantizeConfig, Quantize), (OnnxConfig, Onnx),
+                                  (OpenVinoConfig, OpenVino), (TensorRtConfig, TensorRt)):
         registry.add(config_cls, stage_cls)
     return registry
 
@@ -124,6 +130,16 @@ def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
                      seed=recipe.seed, workdir=run_dir,
                      resolve_variant=lambda name: _resolve(name, plan, run_dir, memory))
     manifests = []
+    try:
+        _run_all(plan, registry, ctx, run_dir, fingerprints, manifests, force)
+    finally:
+        artifacts.remove_stale_temporaries(run_dir)
+    artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
+    return manifests
+
+
+def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
+             fingerprints: dict[str, str], manifests: list[dict[str, Any]], force: bool) -> None:
     for index, config in enumerate(plan.stages):
         name, parent = config.variant_name, plan.parent_of(index)
         fingerprints[name] = artifacts.sha256_json(
@@ -135,8 +151,6 @@ def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
             continue
         log.info("%s: running %s on %s", name, config.kind, parent)
         manifests.append(_run_stage(plan, registry, config, ctx, parent, folder, fingerprints))
-    artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
-    return manifests
 
 
 def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunContext,
@@ -156,7 +170,14 @@ def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunCont
         variant.save(tmp)
         return _manifest(plan, config, variant, parent, fingerprints, metrics, seconds, tmp)
 
-    variant.manifest = artifacts.write_variant(folder, fill)
+    # under `accelerate launch` every process runs the stage; the main one writes the folder
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        artifacts.write_variant(folder, fill)
+    state.wait_for_everyone()
+    variant.manifest = artifacts.read_manifest(folder) or {}
     variant.path = folder
     ctx.variants[variant.name] = variant
     return variant.manifest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -47,6 +48,7 @@ class Variant:
     backend: str = "pytorch"
     manifest: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    runtime: Any = None  # a runtime already built for this variant, reused by evaluation
 
     def save(self, folder: Path) -> None:
         """Write the model and tokenizer as a plain Hugging Face folder."""
@@ -56,15 +58,45 @@ class Variant:
     def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list[str]:
         """Label names for raw texts (the deployable one-call path)."""
         from slimkit.data import Dataset
-        from slimkit.inference import predict_logits
+        from slimkit.inference import batched_logits
+        from slimkit.runtimes import runtime_for
 
-        config = self.model.config
-        names = [config.id2label[i] for i in range(config.num_labels)]
+        names = list(self.manifest.get("label_names") or [])
+        if not names:
+            config = self.model.config
+            names = [config.id2label[i] for i in range(config.num_labels)]
         rows = Dataset(list(texts), list(text_pairs) if text_pairs else None, [0] * len(texts),
                        names, "predict")
         max_length = self.manifest.get("max_length", 512)
-        logits = predict_logits(self.model, self.tokenizer, rows, max_length, progress=False)
+        logits = batched_logits(runtime_for(self).logits, self.tokenizer, rows, max_length,
+                                progress=False)
         return [names[i] for i in logits.argmax(axis=1)]
+
+
+class FileVariant(Variant):
+    """A variant held as files (ONNX graph, OpenVINO IR, pickled quantized module) plus the
+    tokenizer and the Hugging Face config, so it runs without the PyTorch parent."""
+
+    def __init__(self, name: str, tokenizer: Any, config: Any, files: dict[str, Path],
+                 backend: str, options: dict[str, Any] | None = None, **extras: Any) -> None:
+        super().__init__(name=name, tokenizer=tokenizer, backend=backend, extras=dict(extras))
+        self.config, self.files, self.options = config, dict(files), dict(options or {})
+        self.extras.update(backend_options=self.options, artifact=next(iter(self.files)))
+
+    @property
+    def artifact(self) -> Path:
+        """The main file: in the variant's folder once written, else where the stage made it."""
+        name = next(iter(self.files))
+        return self.path / name if self.path else self.files[name]
+
+    def save(self, folder: Path) -> None:
+        for name, source in self.files.items():
+            shutil.copy2(source, folder / name)
+            data = source.with_name(source.name + ".data")  # ONNX external weights, if any
+            if data.exists():
+                shutil.copy2(data, folder / data.name)
+        self.config.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
 
 
 @dataclass
@@ -83,6 +115,15 @@ class RunContext:
 
     def variant(self, name: str) -> Variant:
         return self.resolve_variant(name)
+
+    def scratch(self, name: str) -> Path:
+        """A fresh folder for a stage's intermediate files; the runner removes it at the end."""
+        import os
+        import tempfile
+
+        root = self.workdir / f".scratch.tmp-{os.getpid()}"
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
 
 
 class Stage(Generic[ConfigT]):

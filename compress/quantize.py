@@ -1,0 +1,72 @@
+"""``kind: quantize``: INT8 (dynamic or static), FP16 and BF16 for the backend the parent targets.
+
+| parent backend | dynamic-int8 | static-int8 | fp16 | bf16 |
+|---|---|---|---|---|
+| pytorch | torch.ao quantize_dynamic (Linear) | - | half weights | bfloat16 weights |
+| onnxruntime | ORT quantize_dynamic | ORT QDQ, calibrated | float16 graph, float32 I/O | - |
+| openvino | NNCF weight compression | NNCF quantize (transformer) | - | BF16 inference hint |
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt
+
+from export.base import ToleranceConfig, gate
+from slimkit.errors import SlimkitError
+from slimkit.stage import RunContext, Stage, Variant
+
+SUPPORTED = {
+    "pytorch": {"dynamic-int8", "fp16", "bf16"},
+    "onnxruntime": {"dynamic-int8", "static-int8", "fp16"},
+    "openvino": {"dynamic-int8", "static-int8", "bf16"},
+}
+
+
+class QuantizeConfig(ToleranceConfig):
+    """Quantize the parent for its own backend, then gate the result against the parent."""
+
+    kind: Literal["quantize"] = "quantize"
+    mode: Literal["dynamic-int8", "static-int8", "fp16", "bf16"]
+    engine: Literal["native", "inc"] = Field(
+        "native", description="'inc': Intel Neural Compressor's PT2E dynamic INT8 (PyTorch parent)")
+    calibration_rows: PositiveInt = Field(300, description="training rows for static-int8")
+    weight_matmuls_only: bool = Field(
+        True, description="ORT static: quantize only MatMuls with a weight input (keeps accuracy)")
+    atol: float = Field(3.0, gt=0, description="largest |logit difference| allowed vs the parent")
+    min_agreement: float = Field(0.9, ge=0, le=1)
+
+
+class Quantize(Stage[QuantizeConfig]):
+    def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        from compress import quantize_backends as qb
+
+        mode = self.config.mode
+        if self.config.engine == "inc":
+            if parent.backend != "pytorch" or mode != "dynamic-int8":
+                raise SlimkitError("engine: inc offers dynamic-int8 on a PyTorch parent only")
+            from compress import quantize_inc
+
+            variant = quantize_inc.quantize(parent, self.config, ctx)
+            return self._gated(variant, parent, ctx)
+        if mode not in SUPPORTED.get(parent.backend, ()):
+            raise SlimkitError(f"quantize {mode} is not available for a {parent.backend} parent "
+                               f"('{parent.name}'); it supports {sorted(SUPPORTED[parent.backend])}")
+        build = {"pytorch": qb.pytorch, "onnxruntime": qb.onnxruntime,
+                 "openvino": qb.openvino}[parent.backend]
+        return self._gated(build(parent, self.config, ctx, ctx.scratch("quantize")), parent, ctx)
+
+    def _gated(self, variant: Variant, parent: Variant, ctx: RunContext) -> Variant:
+        variant.name = self.config.variant_name
+        parity = gate(parent, _runtime(variant), ctx, self.config, f"quantize {self.config.mode}")
+        variant.extras.update(parity=parity.to_json(), quantization={
+            "mode": self.config.mode, "engine": self.config.engine, "backend": parent.backend,
+            "parent": parent.name})
+        return variant
+
+
+def _runtime(variant: Variant) -> Any:
+    from slimkit.runtimes import runtime_for
+
+    return runtime_for(variant)

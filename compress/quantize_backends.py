@@ -1,0 +1,131 @@
+"""The per-backend quantization recipes behind ``kind: quantize``."""
+
+from __future__ import annotations
+
+import copy
+import random
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimkit.batching import encode
+from slimkit.runtimes import require
+from slimkit.stage import FileVariant, RunContext, Variant
+
+
+def calibration_batches(parent: Variant, ctx: RunContext, rows: int,
+                        fixed_length: bool = False) -> Iterator[dict[str, np.ndarray]]:
+    """Seeded training rows, one per batch at its own length (int64 numpy, as runtimes take);
+    padded to data.max_length when the calibrator needs equal shapes (histograms)."""
+    rng = random.Random(ctx.seed)
+    picked = ctx.train.subset(rng.sample(range(len(ctx.train)), min(rows, len(ctx.train))))
+    encoded = encode(picked, parent.tokenizer, ctx.recipe.data.max_length)
+    for feature in encoded.features:
+        if fixed_length:
+            feature = parent.tokenizer.pad(feature, padding="max_length",
+                                           max_length=ctx.recipe.data.max_length)
+        yield {k: np.asarray([v], dtype=np.int64) for k, v in feature.items()}
+
+
+def pytorch(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Variant:
+    import torch
+
+    model = copy.deepcopy(parent.model).eval()
+    if cfg.mode in ("fp16", "bf16"):
+        model = model.to(torch.float16 if cfg.mode == "fp16" else torch.bfloat16)
+        return Variant(name="", model=model, tokenizer=parent.tokenizer)
+    quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    path = scratch / "pytorch_model_int8.pt"
+    torch.save(quantized, path)
+    variant = FileVariant("", parent.tokenizer, parent.model.config, {path.name: path}, "pytorch")
+    variant.model = quantized
+    return variant
+
+
+def onnxruntime(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Variant:
+    require("onnxruntime", "onnx")
+    source, out = parent.artifact, scratch / "model.onnx"
+    if cfg.mode == "dynamic-int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8)
+    elif cfg.mode == "static-int8":
+        ort_static(parent, cfg, ctx, source, out, symmetric=False)
+    else:
+        import onnx
+        from onnxconverter_common import float16
+
+        onnx.save(float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True),
+                  str(out))
+    return FileVariant("", parent.tokenizer, parent.config, {out.name: out}, "onnxruntime")
+
+
+def weight_matmuls(path: Path) -> list[str]:
+    """MatMul nodes that multiply by a stored weight (found by structure, not by name)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    constants = {i.name for i in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    for node in graph.node:  # nodes are in topological order: a transposed weight is a weight
+        if node.op_type in ("Transpose", "Cast", "Identity") and node.input[0] in constants:
+            constants.update(node.output)
+    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")
+            and any(i in constants for i in n.input)]
+
+
+def ort_static(parent: Variant, cfg: Any, ctx: RunContext, source: Path, out: Path,
+                symmetric: bool, exclude: list[str] | None = None) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = calibration_batches(parent, ctx, cfg.calibration_rows,
+                                               fixed_length=method != CalibrationMethod.MinMax)
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    nodes = weight_matmuls(source) if getattr(cfg, "weight_matmuls_only", True) else None
+    if nodes is not None and exclude:
+        nodes = [n for n in nodes if n not in exclude]
+    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+              "entropy": CalibrationMethod.Entropy}[getattr(cfg, "calibration", "minmax")]
+    quantize_static(str(source), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                    calibrate_method=method,
+                    activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                    nodes_to_exclude=exclude or [],
+                    extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+
+
+def openvino(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Variant:
+    ov = require("openvino", "openvino")
+    xml = scratch / "openvino_model.xml"
+    options = dict(parent.options)
+    if cfg.mode == "bf16":
+        shutil.copy2(parent.artifact, xml)
+        shutil.copy2(parent.artifact.with_suffix(".bin"), xml.with_suffix(".bin"))
+        options["precision"] = "bf16"
+    else:
+        nncf = require("nncf", "openvino")
+        model = ov.Core().read_model(str(parent.artifact))
+        if cfg.mode == "dynamic-int8":
+            model = nncf.compress_weights(model)
+        else:
+            batches = list(calibration_batches(parent, ctx, cfg.calibration_rows))
+            model = nncf.quantize(model, nncf.Dataset(batches), model_type=nncf.ModelType.TRANSFORMER,
+                                  subset_size=len(batches))
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+    return FileVariant("", parent.tokenizer, parent.config,
+                       {xml.name: xml, "openvino_model.bin": xml.with_suffix(".bin")}, "openvino",
+                       options=options)
