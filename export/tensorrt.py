@@ -33,7 +33,7 @@ class TensorRtConfig(ToleranceConfig):
     calibration_rows: PositiveInt = 300
     max_batch: PositiveInt = 32
     opt_batch: PositiveInt = 1
-    atol: float = Field(2.0, gt=0)
+    atol: float = Field(3.0, gt=0)
     min_agreement: float = Field(0.9, ge=0, le=1)
 
 

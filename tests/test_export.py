@@ -52,6 +52,18 @@ def test_onnx_and_openvino_exports_match_pytorch(tmp_path, sentiment_files, arch
         variant = slimkit.load(tmp_path / "runs" / "tiny" / name)
         assert variant.backend == backend
         assert variant.predict(SENTENCES) == teacher_says(tmp_path)
+    if architecture == "bert":
+        assert optimum_intel_says(tmp_path / "runs" / "tiny" / "openvino") == teacher_says(tmp_path)
+
+
+def optimum_intel_says(folder) -> list[str]:
+    """The OpenVINO folder is what optimum-intel's OVModelForSequenceClassification reads."""
+    from optimum.intel import OVModelForSequenceClassification
+    from transformers import AutoTokenizer
+
+    model = OVModelForSequenceClassification.from_pretrained(folder)
+    batch = AutoTokenizer.from_pretrained(folder)(SENTENCES, padding=True, return_tensors="pt")
+    return [model.config.id2label[int(i)] for i in model(**batch).logits.argmax(-1)]
 
 
 QUANTIZE = EXPORTS + """

@@ -121,7 +121,8 @@ def test_shipped_recipes_name_data_through_slimkit_data():
 
 
 SAMPLE_AMOUNTS = {"prune_heads": {"fraction": 0.5}, "prune_ffn": {"target_size": 8},
-                  "prune_layers": {"drop": [1]}, "distill": {"layers": [0, 2], "gamma": 0.5}}
+                  "prune_layers": {"drop": [1]}, "distill": {"layers": [0, 2], "gamma": 0.5},
+                  "quantize": {"mode": "static-int8"}, "tensorrt": {"keep_float": ["head"]}}
 
 
 def test_every_stage_config_round_trips_through_json():
