@@ -51,16 +51,14 @@ def threads_default() -> int:
 class TorchRuntime:
     name = "pytorch"
 
-    def __init__(self, model: Any, device: str = "cpu", autocast_dtype: Any = None) -> None:
-        self.model, self.device, self.autocast_dtype = model.eval().to(device), device, autocast_dtype
+    def __init__(self, model: Any, device: str = "cpu") -> None:
+        self.model, self.device = model.eval().to(device), device
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
         inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0],
-                                                    dtype=self.autocast_dtype,
-                                                    enabled=self.autocast_dtype is not None):
+        with torch.inference_mode():
             return self.model(**inputs).logits.float().cpu().numpy()
 
 
