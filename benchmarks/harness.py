@@ -1,76 +1,143 @@
-"""``slimkit bench RUN_DIR``: every finished variant of a run, on the backend it targets, timed
-against a reference variant in the same process (interleaved), with its accuracy and size."""
+"""``slimkit bench RUN_DIR``: every finished variant x backend x device, each measured in its own
+fresh process (quality, memory, latency against the reference in that process), then one report.
+The harness does not care which stage made a variant: it reads the manifests."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.latency import Latency, fixed_batch, interleaved
+from benchmarks.settings import BenchmarkConfig
+from benchmarks.targets import Target, exported_graph, needs_graph, plan_targets
 from slimkit import artifacts
-from slimkit.errors import RecipeError
+from slimkit.errors import SlimkitError
 
 log = logging.getLogger(__name__)
 
 
-def variant_folders(run_dir: Path) -> list[Path]:
-    folders = sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-                     and (p / artifacts.MANIFEST).is_file()) if run_dir.is_dir() else []
-    if not folders:
-        raise RecipeError(f"{run_dir} holds no finished variants", fix="run a recipe first")
-    return folders
+def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
+          progress: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure, then write report.json, report.md and pareto.png into ``out_dir`` (the run)."""
+    from tqdm.auto import tqdm
+
+    from benchmarks.report import build_report, write_report
+    from slimkit.runtimes import threads_default
+
+    started = time.perf_counter()
+    targets, skipped = plan_targets(run_dir, cfg)
+    for skip in skipped:
+        log.info("skipped %s/%s/%s: %s", skip.variant, skip.backend, skip.device, skip.reason)
+    threads = cfg.threads or threads_default()
+    scratch = Path(tempfile.mkdtemp(prefix="slimkit-bench-"))
+    rows: list[dict[str, Any]] = []
+    try:
+        rows_file, max_length = _write_eval_rows(run_dir / cfg.reference, scratch)
+        for target in tqdm(targets, desc="bench", unit="measurement", disable=not progress):
+            rows.append(_measure(run_dir, target, cfg, threads, rows_file, max_length, scratch))
+            log.info("%s: %s", target.key, _brief(rows[-1]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report = build_report(run_dir, cfg, threads, rows, [vars(s) for s in skipped],
+                          time.perf_counter() - started)
+    report.update(extra or {})
+    write_report(report, out_dir or run_dir)
+    return report
 
 
-def bench(run_dir: Path, *, reference: str, batch_sizes: list[int], seq_lens: list[int],
-          rounds: int = 10, per_round: int = 10, only: list[str] | None = None) -> dict[str, Any]:
-    """Latency for each (batch size, sequence length), every variant interleaved with the rest."""
-    import slimkit
-    from slimkit.data import load_splits
-    from slimkit.recipe import Recipe, interpolate
-    from slimkit.runtimes import runtime_for
-
-    folders = {p.name: p for p in variant_folders(run_dir)}
-    if reference not in folders:
-        raise RecipeError(f"reference variant '{reference}' is not in {run_dir}",
-                          fix=f"use one of: {', '.join(folders)}")
-    names = [n for n in folders if only is None or n in only or n == reference]
-    loaded = {name: slimkit.load(folders[name]) for name in names}
-    manifest = loaded[reference].manifest
+def _write_eval_rows(reference: Path, scratch: Path) -> tuple[Path, int]:
+    """The eval rows of the recipe that made the reference, for the workers to read quickly."""
     import yaml
 
+    from slimkit.data import load_splits
+    from slimkit.recipe import Recipe, interpolate
+
+    manifest = artifacts.read_manifest(reference) or {}
     recipe = Recipe.model_validate(interpolate(yaml.safe_load(manifest["recipe"]["text"])))
     rows = load_splits(recipe.data).eval
-    forwards = {name: runtime_for(v).logits for name, v in loaded.items()}
-    results: dict[str, Any] = {name: {"manifest": v.manifest, "latency": []}
-                               for name, v in loaded.items()}
-    tokenizer = loaded[reference].tokenizer
-    for batch_size in batch_sizes:
-        for seq_len in seq_lens:
-            batch = fixed_batch(tokenizer, rows, batch_size, seq_len)
-            log.info("timing batch %d, sequence %d: %d variants", batch_size, seq_len, len(names))
-            times = interleaved(forwards, batch, rounds=rounds, per_round=per_round)
-            ref = Latency.from_values(times[reference], batch_size, seq_len)
-            for name, seconds in times.items():
-                latency = Latency.from_values(seconds, batch_size, seq_len)
-                results[name]["latency"].append(
-                    {**latency.to_json(), "p50_ratio_to_reference": latency.p50_ms / ref.p50_ms})
-    return {"reference": reference, "variants": results}
+    path = scratch / "eval_rows.json"
+    path.write_text(json.dumps({"texts": rows.texts, "text_pairs": rows.text_pairs,
+                                "labels": rows.labels, "label_names": rows.label_names,
+                                "source": rows.source}), encoding="utf-8")
+    return path, recipe.data.max_length
 
 
-def table(report: dict[str, Any]) -> str:
-    lines = ["| variant | backend | accuracy | F1 | MB | batch | seq | p50 ms | ratio to "
-             f"{report['reference']} | speed-up |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, entry in report["variants"].items():
-        manifest = entry["manifest"]
-        metrics = manifest.get("metrics") or {}
-        backend = manifest.get("backend", "") + (
-            f" ({manifest['backend_options']['precision']})"
-            if manifest.get("backend_options", {}).get("precision") else "")
-        for lat in entry["latency"]:
-            lines.append(
-                f"| {name} | {backend} | {metrics.get('accuracy', float('nan')):.4f} | "
-                f"{metrics.get('f1', float('nan')):.4f} | {manifest.get('size_bytes', 0) / 1e6:.1f} | "
-                f"{lat['batch_size']} | {lat['seq_len']} | {lat['p50_ms']:.2f} | "
-                f"{lat['p50_ratio_to_reference']:.2f} | {1 / lat['p50_ratio_to_reference']:.1f}x |")
-    return "\n".join(lines)
+def _measure(run_dir: Path, target: Target, cfg: BenchmarkConfig, threads: int, rows_file: Path,
+             max_length: int, scratch: Path) -> dict[str, Any]:
+    row = _describe(target)
+    is_reference = target.variant == cfg.reference and target.backend == "pytorch"
+    reference = None if is_reference else Target(cfg.reference, "pytorch", target.device,
+                                                 str(run_dir / cfg.reference))
+    try:
+        if needs_graph(target):
+            target = Target(**{**target.to_json(), "graph": str(exported_graph(run_dir, target))})
+            row["size_bytes"] = _file_bytes(Path(target.graph))
+        spec = {"target": target.to_json(), "reference": reference and reference.to_json(),
+                "settings": cfg.model_dump(mode="json"), "threads": threads,
+                "eval_rows": str(rows_file), "max_length": max_length}
+        result = _run_worker(spec, scratch / target.key.replace("/", "__"), threads, cfg.timeout)
+    except SlimkitError as exc:
+        return {**row, "status": "failed", "reason": str(exc)}
+    row.update(result)
+    return row
+
+
+def _run_worker(spec: dict[str, Any], stem: Path, threads: int, timeout: int) -> dict[str, Any]:
+    spec_path, out_path = stem.with_suffix(".spec.json"), stem.with_suffix(".out.json")
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", str(spec_path),
+                               str(out_path)], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SlimkitError(f"measurement took longer than {timeout} s (benchmark.timeout)") from None
+    if proc.returncode != 0 or not out_path.is_file():
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise SlimkitError(lines[-1][:300] if lines else f"worker exited with {proc.returncode}")
+    result = json.loads(out_path.read_text(encoding="utf-8"))
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _describe(target: Target) -> dict[str, Any]:
+    manifest = artifacts.read_manifest(Path(target.folder)) or {}
+    return {"id": target.key, "variant": target.variant, "backend": target.backend,
+            "device": target.device, "stage": manifest.get("stage"), "parent": manifest.get("parent"),
+            "precision": precision_of(manifest, target.backend), "native": target.backend ==
+            manifest.get("backend"), "parameters": manifest.get("parameters"),
+            "size_bytes": manifest.get("size_bytes")}
+
+
+def precision_of(manifest: dict[str, Any], backend: str) -> str:
+    """What the numbers are computed in: fp32, bf16, fp16, int8 (dynamic / static / Q/DQ)."""
+    stage = manifest.get("stage_config") or {}
+    if manifest.get("tensorrt"):
+        return "fp16" if manifest["tensorrt"].get("precision") == "fp16" else "int8 q/dq"
+    if stage.get("kind") == "quantize":
+        return {"dynamic-int8": "int8 dynamic", "static-int8": "int8 static"}.get(stage["mode"],
+                                                                                 stage["mode"])
+    return (manifest.get("backend_options") or {}).get("precision", "f32").replace("f32", "fp32")
+
+
+def _file_bytes(graph: Path) -> int:
+    data = graph.with_name(graph.name + ".data")
+    return graph.stat().st_size + (data.stat().st_size if data.is_file() else 0)
+
+
+def _brief(row: dict[str, Any]) -> str:
+    if row.get("status") != "ok":
+        return f"{row.get('status')}: {row.get('reason')}"
+    first = row["latency"][0]
+    return (f"accuracy {row['quality']['accuracy']:.4f}, batch {first['batch_size']} seq "
+            f"{first['seq_len']} p50 {first['p50_ms']:.2f} ms (x{first['p50_ratio']:.2f} of the "
+            f"reference), peak RSS {row['peak_rss_mb']:.0f} MB, {row['seconds']:.0f} s")
+

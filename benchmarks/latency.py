@@ -1,5 +1,5 @@
-"""Latency of runtimes on real token ids: warm-up, then interleaved rounds so that every runtime
-sees the same machine noise, then percentiles and ratios to a reference measured in the same run."""
+"""Latency on real token ids: warm-up, then rounds that alternate the target and the reference in
+one process so both see the same machine noise; percentiles, throughput and ratios."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import numpy as np
 
 from slimkit.data import Dataset
 
+Forward = Callable[[dict[str, np.ndarray]], Any]
+
 
 @dataclass(frozen=True)
 class Latency:
@@ -24,7 +26,7 @@ class Latency:
     p99_ms: float
     mean_ms: float
     stdev_ms: float
-    throughput: float  # sequences per second at p50
+    throughput: float  # sequences per second at the p50 latency
 
     @classmethod
     def from_values(cls, seconds: list[float], batch_size: int, seq_len: int) -> Latency:
@@ -46,18 +48,70 @@ def fixed_batch(tokenizer: Any, rows: Dataset, batch_size: int, seq_len: int) ->
     return {k: v.astype(np.int64) for k, v in out.items()}
 
 
-def interleaved(forwards: dict[str, Callable[[dict[str, np.ndarray]], Any]],
-                batch: dict[str, np.ndarray], *, warmup: int = 10, rounds: int = 10,
-                per_round: int = 10) -> dict[str, list[float]]:
-    """Seconds per call for each runtime; rounds alternate between runtimes."""
-    for forward in forwards.values():
-        for _ in range(warmup):
+def timer(device: str) -> Callable[[Forward, dict[str, np.ndarray]], float]:
+    """Seconds for one call: wall clock on CPU, CUDA events (after synchronising) on a GPU."""
+    if not device.startswith("cuda"):
+        def cpu(forward: Forward, batch: dict[str, np.ndarray]) -> float:
+            start = time.perf_counter()
             forward(batch)
-    times: dict[str, list[float]] = {name: [] for name in forwards}
-    for _ in range(rounds):
-        for name, forward in forwards.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                forward(batch)
-                times[name].append(time.perf_counter() - start)
-    return times
+            return time.perf_counter() - start
+        return cpu
+    import torch
+
+    def cuda(forward: Forward, batch: dict[str, np.ndarray]) -> float:
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        begin.record()
+        forward(batch)
+        end.record()
+        torch.cuda.synchronize()
+        return begin.elapsed_time(end) / 1e3
+    return cuda
+
+
+@dataclass
+class PairTiming:
+    target: list[float]
+    reference: list[float]
+    round_ratios: list[float]  # median target / median reference, per round
+
+
+def time_pair(target: Forward, reference: Forward | None, batch: dict[str, np.ndarray], *,
+              device: str = "cpu", warmup: int = 5, rounds: int = 10, per_round: int = 5,
+              min_seconds: float = 0.0) -> PairTiming:
+    """Alternate ``per_round`` calls of the target and of the reference (order flipped every
+    round), for at least ``rounds`` rounds and ``min_seconds``. No reference: the target alone."""
+    timed = timer(device)
+    for forward in (target, reference):
+        for _ in range(warmup if forward else 0):
+            forward(batch)
+    out = PairTiming([], [], [])
+    started, done = time.perf_counter(), 0
+    while done < rounds or time.perf_counter() - started < min_seconds:
+        order = [("target", target), ("reference", reference)]
+        spent: dict[str, list[float]] = {}
+        for role, forward in order if done % 2 == 0 else order[::-1]:
+            if forward is not None:
+                spent[role] = [timed(forward, batch) for _ in range(per_round)]
+        out.target += spent["target"]
+        if reference is not None:
+            out.reference += spent["reference"]
+            out.round_ratios.append(statistics.median(spent["target"])
+                                    / statistics.median(spent["reference"]))
+        done += 1
+    return out
+
+
+def shape_result(timing: PairTiming, batch_size: int, seq_len: int) -> dict[str, Any]:
+    """The report's latency entry: the target's percentiles and its ratios to the reference."""
+    target = Latency.from_values(timing.target, batch_size, seq_len)
+    entry = target.to_json()
+    if not timing.reference:  # the reference itself
+        entry.update(reference_p50_ms=target.p50_ms, p50_ratio=1.0, p90_ratio=1.0,
+                     round_ratio_min=1.0, round_ratio_max=1.0)
+        return entry
+    ref = Latency.from_values(timing.reference, batch_size, seq_len)
+    entry.update(reference_p50_ms=ref.p50_ms, p50_ratio=target.p50_ms / ref.p50_ms,
+                 p90_ratio=target.p90_ms / ref.p90_ms, round_ratio_min=min(timing.round_ratios),
+                 round_ratio_max=max(timing.round_ratios))
+    return entry

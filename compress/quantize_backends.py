@@ -30,10 +30,23 @@ def calibration_batches(parent: Variant, ctx: RunContext, rows: int,
         yield {k: np.asarray([v], dtype=np.int64) for k, v in feature.items()}
 
 
+def without_capture_hooks(model: Any) -> Any:
+    """Drop the forward hooks transformers installs on first use for output_hidden_states: they
+    are local closures, so a model that ran once (e.g. distilled in this process) cannot be
+    pickled; transformers re-installs them when it needs them."""
+    for module in model.modules():
+        for key, hook in list(module._forward_hooks.items()):
+            if getattr(hook, "__name__", "") == "output_capturing_hook":
+                del module._forward_hooks[key]
+        if hasattr(module, "_output_capturing_hooks_installed"):
+            module._output_capturing_hooks_installed = False
+    return model
+
+
 def pytorch(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Variant:
     import torch
 
-    model = copy.deepcopy(parent.model).eval()
+    model = without_capture_hooks(copy.deepcopy(parent.model).eval())
     if cfg.mode in ("fp16", "bf16"):
         model = model.to(torch.float16 if cfg.mode == "fp16" else torch.bfloat16)
         return Variant(name="", model=model, tokenizer=parent.tokenizer)

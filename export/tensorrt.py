@@ -53,8 +53,11 @@ class TensorRt(Stage[TensorRtConfig]):
         profiles = shape_profiles(parent.tokenizer, ctx.recipe.data.max_length, self.config)
         (scratch / PROFILES).write_text(json.dumps(profiles, indent=2) + "\n", encoding="utf-8")
         engine = build_engine(out, profiles, self.config.precision)
-        return FileVariant(self.config.variant_name, parent.tokenizer, parent.config,
-                           {out.name: out, PROFILES: scratch / PROFILES}, "onnxruntime",
+        files = {out.name: out, PROFILES: scratch / PROFILES}
+        if engine:
+            files[engine["file"]] = scratch / engine["file"]
+        return FileVariant(self.config.variant_name, parent.tokenizer, parent.config, files,
+                           "onnxruntime",
                            parity=parity.to_json(), tensorrt={
                                "precision": self.config.precision, "kept_float": excluded,
                                "trtexec": trtexec_command(profiles, self.config.precision),
@@ -125,6 +128,11 @@ def shape_profiles(tokenizer: Any, max_length: int, cfg: TensorRtConfig) -> dict
     shapes = {"min": [1, 1], "opt": [cfg.opt_batch, min(64, max_length)],
               "max": [cfg.max_batch, max_length]}
     return {name: shapes for name in names}
+
+
+def profiles_for(path: Path) -> dict[str, Any]:
+    """The min / opt / max shapes written beside a TensorRT-ready graph."""
+    return json.loads(path.with_name(PROFILES).read_text(encoding="utf-8"))
 
 
 def trtexec_command(profiles: dict[str, Any], precision: str) -> str:

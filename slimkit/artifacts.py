@@ -59,7 +59,11 @@ def write_json_atomic(path: Path, value: Any) -> None:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    path = folder / MANIFEST
+    return read_manifest_like(folder / MANIFEST)
+
+
+def read_manifest_like(path: Path) -> dict[str, Any] | None:
+    """A JSON object from disk, or None when it is missing or unreadable."""
     if not path.is_file():
         return None
     try:

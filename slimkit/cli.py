@@ -27,15 +27,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default: the recipe's output_dir, 'runs')")
     run.add_argument("--force", action="store_true", help="redo finished stages too")
     commands.add_parser("list-stages", help="every registered stage and its fields")
-    bench = commands.add_parser("bench", help="time every variant of a run against a reference")
+    bench = commands.add_parser("bench", help="measure every variant x backend x device of a run")
     bench.add_argument("run_dir")
-    bench.add_argument("--reference", default="teacher")
-    bench.add_argument("--batch", type=int, nargs="+", default=[1, 32])
-    bench.add_argument("--seq", type=int, nargs="+", default=[64, 128])
-    bench.add_argument("--rounds", type=int, default=10)
-    bench.add_argument("--per-round", type=int, default=10)
-    bench.add_argument("--only", nargs="+", help="variant names to time (and the reference)")
-    bench.add_argument("--json", help="write the report here as JSON")
+    bench.add_argument("--recipe", help="take the settings from this recipe's benchmark: block")
+    bench.add_argument("--out", help="folder for report.json / .md / pareto.png (default: RUN_DIR)")
+    for flag, kind, many in (("reference", str, False), ("variants", str, True),
+                             ("backends", str, True), ("devices", str, True),
+                             ("batch-sizes", int, True), ("seq-lens", int, True),
+                             ("threads", int, False), ("warmup", int, False), ("rounds", int, False),
+                             ("per-round", int, False), ("min-seconds", float, False),
+                             ("budget", float, False), ("metric", str, False),
+                             ("timeout", int, False)):
+        bench.add_argument(f"--{flag}", type=kind, nargs="+" if many else None)
+    report = commands.add_parser("report", help="rebuild report.md and pareto.png from report.json")
+    report.add_argument("report", help="a report.json or the folder holding it")
+    compare = commands.add_parser("compare", help="fail when NEW regressed against BASELINE")
+    compare.add_argument("new")
+    compare.add_argument("baseline")
+    compare.add_argument("--tolerances", help="YAML of per-metric limits (see benchmarks/REPORT.md)")
+    for metric, unit in (("accuracy", "points"), ("f1", "points"), ("agreement", "points"),
+                         ("latency", "relative rise of the p50 ratio"), ("p90", "relative rise"),
+                         ("memory", "relative rise"), ("size", "relative rise")):
+        compare.add_argument(f"--{metric}", type=float, help=f"max change ({unit})")
     return parser
 
 
@@ -126,18 +139,54 @@ def _type_name(annotation: Any) -> str:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from benchmarks.harness import bench, table
-    from slimkit.artifacts import write_json_atomic
+    from benchmarks.harness import bench
+    from benchmarks.report import MARKDOWN
+    from benchmarks.settings import BenchmarkConfig
+    from slimkit.recipe import load_recipe, parse_model
 
-    report = bench(Path(args.run_dir), reference=args.reference, batch_sizes=args.batch,
-                   seq_lens=args.seq, rounds=args.rounds, per_round=args.per_round, only=args.only)
-    if args.json:
-        write_json_atomic(Path(args.json), report)
-    print(table(report))
+    settings: dict[str, Any] = {}
+    if args.recipe:
+        block = load_recipe(args.recipe).benchmark
+        settings = block.model_dump(exclude_unset=True) if block else {}
+    for name in BenchmarkConfig.model_fields:
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
+    cfg = parse_model(BenchmarkConfig, settings, file=args.recipe or "slimkit bench",
+                      prefix="benchmark" if args.recipe else "")
+    out = Path(args.out or args.run_dir)
+    bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet)
+    print((out / MARKDOWN).read_text(encoding="utf-8"))
     return 0
 
 
-_COMMANDS = {"validate": _validate, "run": _run, "list-stages": _list_stages, "bench": _bench}
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmarks.report import MARKDOWN, load_report, render
+
+    path = Path(args.report)
+    folder = path if path.is_dir() else path.parent
+    report = load_report(path)
+    render(report, folder)
+    print((folder / MARKDOWN).read_text(encoding="utf-8"))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from benchmarks.compare import compare, load_tolerances, table
+    from benchmarks.report import load_report
+
+    tolerances = load_tolerances(args.tolerances, accuracy=args.accuracy, f1=args.f1,
+                                 agreement=args.agreement, latency=args.latency, p90=args.p90,
+                                 memory=args.memory, size=args.size)
+    checks = compare(load_report(args.new), load_report(args.baseline), tolerances)
+    print(table(checks))
+    return 1 if any(c.failed for c in checks) else 0
+
+
+_COMMANDS = {"validate": _validate, "run": _run, "list-stages": _list_stages, "bench": _bench,
+             "report": _report, "compare": _compare}
 
 if __name__ == "__main__":
     sys.exit(main())

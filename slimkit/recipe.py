@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
+from benchmarks.settings import BenchmarkConfig
 from slimkit.errors import RecipeError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -59,6 +60,8 @@ class Recipe(Strict):
     model: str | RandomModel
     data: DataConfig
     stages: list[dict[str, Any]] = Field(min_length=1)
+    benchmark: BenchmarkConfig | None = Field(
+        None, description="measure every variant after the stages (slimkit bench)")
 
     @model_validator(mode="after")
     def _train_needed(self) -> Recipe:

@@ -66,6 +66,7 @@ def plan(path: str | Path, registry: Registry) -> Plan:
     recipe = load_recipe(path)
     stages = [_stage_config(raw, i, registry, file) for i, raw in enumerate(recipe.stages)]
     _check_order(stages, file)
+    _check_benchmark(recipe, stages, file)
     try:
         model_config = read_model_config(recipe.model)
         for i, config in enumerate(stages):
@@ -106,6 +107,18 @@ def _check_order(stages: list[StageConfig], file: str) -> None:
         seen.add(name)
 
 
+def _check_benchmark(recipe: Recipe, stages: list[StageConfig], file: str) -> None:
+    if recipe.benchmark is None:
+        return
+    names = [c.variant_name for c in stages]
+    for field, wanted in (("reference", [recipe.benchmark.reference]),
+                          ("variants", recipe.benchmark.variants or [])):
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise RecipeError(f"'{unknown[0]}' is not a variant of this recipe", file=file,
+                              field=f"benchmark.{field}", fix=f"use one of: {', '.join(names)}")
+
+
 def _base_fingerprint(plan: Plan) -> str:
     recipe = plan.recipe
     files = [p for p in (recipe.data.train, recipe.data.validation, recipe.data.eval)
@@ -135,7 +148,28 @@ def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
     finally:
         artifacts.remove_stale_temporaries(run_dir)
     artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
+    if recipe.benchmark is not None:
+        _benchmark(recipe, run_dir, manifests, force)
     return manifests
+
+
+def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], force: bool) -> None:
+    """The recipe's benchmark block, redone only when a variant or the settings changed."""
+    from accelerate import PartialState
+
+    from benchmarks.harness import bench
+    from benchmarks.report import REPORT
+
+    if not PartialState().is_main_process:
+        return
+    fingerprint = artifacts.sha256_json({"benchmark": recipe.benchmark.model_dump(mode="json"),
+                                         "variants": sorted(m["fingerprint"] for m in manifests)})
+    done = artifacts.read_manifest_like(run_dir / REPORT)
+    if not force and done and done.get("fingerprint") == fingerprint:
+        log.info("benchmark: report.json is up to date with these variants, skipped")
+        return
+    log.info("benchmark: measuring every variant x backend x device")
+    bench(run_dir, recipe.benchmark, extra={"fingerprint": fingerprint, "recipe": recipe.name})
 
 
 def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,

@@ -51,7 +51,11 @@ def threads_default() -> int:
 class TorchRuntime:
     name = "pytorch"
 
-    def __init__(self, model: Any, device: str = "cpu") -> None:
+    def __init__(self, model: Any, device: str = "cpu", threads: int | None = None) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         self.model, self.device = model.eval().to(device), device
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -83,7 +87,7 @@ class OpenVinoRuntime:
     name = "openvino"
 
     def __init__(self, path: Path, precision: str = "f32", threads: int | None = None,
-                 device: str = "CPU") -> None:
+                 device: str = "CPU") -> None:  # path: IR .xml or an ONNX file
         ov = require("openvino", "openvino")
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": precision,
@@ -143,14 +147,64 @@ def runtime_for(variant: Any, device: str = "cpu") -> Runtime:
     """The runtime that executes a variant on the backend it was made for."""
     if getattr(variant, "runtime", None) is not None:  # a runtime the stage already built
         return variant.runtime
-    if variant.backend == "pytorch":
-        return TorchRuntime(variant.model, device)
     if variant.backend == "inc":
-        calibration = np.load(variant.path / INC_CALIBRATION)
-        variant.runtime = IncRuntime(variant.model, {k: calibration[k] for k in calibration.files})
+        variant.runtime = open_runtime(variant, "inc")
         return variant.runtime
-    if variant.backend == "onnxruntime":
-        return OnnxRuntime(variant.artifact, device=device)
-    if variant.backend == "openvino":
-        return OpenVinoRuntime(variant.artifact, precision=variant.options.get("precision", "f32"))
-    raise SlimkitError(f"no runtime for backend {variant.backend!r}")
+    return open_runtime(variant, variant.backend, device)
+
+
+def open_runtime(variant: Any, backend: str, device: str = "cpu", threads: int | None = None,
+                 graph: Path | None = None) -> Runtime:
+    """A variant on a given backend; ``graph`` is an ONNX file standing in for a PyTorch variant
+    on a file backend (the benchmark exports one)."""
+    artifact = graph or getattr(variant, "artifact", None)
+    if backend == "pytorch":
+        return TorchRuntime(variant.model, device, threads)
+    if backend == "inc":
+        calibration = np.load(variant.path / INC_CALIBRATION)
+        return IncRuntime(variant.model, {k: calibration[k] for k in calibration.files})
+    if backend == "onnxruntime":
+        return OnnxRuntime(artifact, threads=threads, device=device)
+    if backend == "openvino":
+        precision = getattr(variant, "options", {}).get("precision", "f32")
+        return OpenVinoRuntime(artifact, precision=precision, threads=threads)
+    if backend == "tensorrt":
+        return TensorRtRuntime(artifact, variant.manifest.get("tensorrt", {}).get("precision", "fp16"))
+    raise SlimkitError(f"no runtime for backend {backend!r}")
+
+
+class TensorRtRuntime:
+    """A TensorRT engine built from a TensorRT-ready ONNX file, fed through CUDA tensors."""
+
+    name = "tensorrt"
+
+    def __init__(self, path: Path, precision: str = "fp16") -> None:
+        import torch
+
+        trt = require("tensorrt", "tensorrt")
+        from export.tensorrt import build_engine, profiles_for
+
+        plan = path.with_name("model.plan")
+        if not plan.is_file():
+            build_engine(path, profiles_for(path), precision)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(plan.read_bytes())
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.output = next(n for n in names if n not in self.inputs)
+        self.stream = torch.cuda.Stream()
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        feed = feed_for(set(self.inputs), batch)
+        tensors = {n: torch.from_numpy(feed[n]).cuda() for n in self.inputs}
+        for name, tensor in tensors.items():
+            self.context.set_input_shape(name, tuple(tensor.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        out = torch.empty(tuple(self.context.get_tensor_shape(self.output)), device="cuda")
+        self.context.set_tensor_address(self.output, out.data_ptr())
+        self.context.execute_async_v3(self.stream.cuda_stream)
+        self.stream.synchronize()
+        return out.float().cpu().numpy()

@@ -1,43 +1,273 @@
-"""`slimkit bench` on a tiny run: every variant timed against the reference in one process."""
+"""The benchmark harness on a tiny run (real subprocess measurements), its report, and the CI gate:
+an unchanged report passes, planted regressions fail, bad reports are one line."""
 
+from __future__ import annotations
+
+import copy
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from benchmarks.compare import compare, load_tolerances
+from benchmarks.plot import frontier
+from benchmarks.report import SCHEMA, load_report
+from benchmarks.settings import Tolerances
+from slimkit.errors import RecipeError
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import REPO, tiny_recipe
+from .conftest import REPO, sentiment_rows, tiny_recipe, write_tsv
 
 STAGES = """
   - kind: finetune
     name: teacher
-    epochs: 1
+    epochs: 4
+    learning_rate: 3.0e-3
+    batch_size: 16
   - kind: onnx
     name: onnx
   - kind: quantize
     name: onnx-int8
     mode: dynamic-int8
+benchmark:
+  variants: [onnx-int8]
+  backends: [pytorch, onnxruntime, openvino]
+  batch_sizes: [1, 4]
+  seq_lens: [16]
+  warmup: 1
+  rounds: 2
+  per_round: 3
 """
+CPU_ROWS = {"teacher/pytorch/cpu", "teacher/onnxruntime/cpu", "teacher/openvino/cpu",
+            "onnx-int8/onnxruntime/cpu", "onnx-int8/openvino/cpu"}
 
 
-def test_bench_times_every_variant_against_the_reference(tmp_path, sentiment_files):
+def slimkit_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "slimkit", "-q", *args], capture_output=True,
+                          text=True, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def benched(tmp_path_factory) -> Path:
+    """A tiny run whose recipe's benchmark block measured 5 rows (teacher on 3 backends)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    train = write_tsv(tmp / "train.tsv", sentiment_rows(320, seed=1))
+    dev = write_tsv(tmp / "dev.tsv", sentiment_rows(80, seed=2))
     registry = build_registry()
-    execute(plan(tiny_recipe(tmp_path, *sentiment_files, stages=STAGES), registry), registry)
-    report_path = tmp_path / "bench.json"
-    out = subprocess.run([sys.executable, "-m", "slimkit", "-q", "bench", str(tmp_path / "runs" / "tiny"),
-                          "--batch", "1", "2", "--seq", "16", "--rounds", "2", "--per-round", "3",
-                          "--json", str(report_path)], capture_output=True, text=True, cwd=REPO)
+    execute(plan(tiny_recipe(tmp, train, dev, stages=STAGES), registry), registry)
+    return tmp / "runs" / "tiny"
+
+
+@pytest.fixture
+def report(benched) -> dict:
+    return load_report(benched / "report.json")
+
+
+def test_every_variant_backend_and_device_is_measured_or_skipped_with_a_reason(report):
+    assert report["schema"] == SCHEMA
+    ok = {r["id"] for r in report["rows"] if r["status"] == "ok"}
+    assert ok == CPU_ROWS, [(r["id"], r.get("reason")) for r in report["rows"]]
+    import torch
+
+    if not torch.cuda.is_available():
+        assert {(s["device"], s["variant"]) for s in report["skipped"]} == {("cuda", "*")}
+    machine = report["machine"]
+    assert machine["logical_cores"] >= 1 and "torch" in machine["versions"]
+    assert report["threads"] >= 1
+
+
+def test_rows_hold_quality_latency_memory_and_size(report):
+    rows = {r["id"]: r for r in report["rows"]}
+    reference = rows["teacher/pytorch/cpu"]
+    assert reference["quality"]["accuracy"] > 0.8 and reference["quality"]["agreement"] == 1.0
+    # an FP32 export predicts what PyTorch predicts
+    assert rows["teacher/onnxruntime/cpu"]["quality"]["agreement"] == 1.0
+    for row in rows.values():
+        assert [(x["batch_size"], x["seq_len"]) for x in row["latency"]] == [(1, 16), (4, 16)]
+        for x in row["latency"]:
+            assert x["iterations"] == 6 and 0 < x["p50_ms"] <= x["p90_ms"] <= x["p99_ms"]
+            assert x["throughput"] == pytest.approx(x["batch_size"] / x["p50_ms"] * 1e3)
+            assert x["round_ratio_min"] <= x["p50_ratio"] * 1.5
+        assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0
+        assert row["size_bytes"] > 0
+    assert all(x["p50_ratio"] == 1.0 for x in reference["latency"])
+    assert rows["onnx-int8/onnxruntime/cpu"]["size_bytes"] < rows["teacher/onnxruntime/cpu"]["size_bytes"]
+
+
+def test_report_files_and_the_best_pick(benched, report):
+    text = (benched / "report.md").read_text()
+    assert text.count("\n| ") == 1 + len(CPU_ROWS)  # header + one row each
+    best = report["best"]["cpu"]
+    assert best["id"] in CPU_ROWS and f"| **{best['id'].split('/')[0]}** |" in text
+    assert (benched / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_slimkit_report_rebuilds_markdown_and_plot_from_json(benched, tmp_path):
+    for name in ("report.json",):
+        shutil.copy(benched / name, tmp_path / name)
+    out = slimkit_cli("report", str(tmp_path / "report.json"))
     assert out.returncode == 0, out.stderr
-    report = json.loads(report_path.read_text())
-    assert set(report["variants"]) == {"teacher", "onnx", "onnx-int8"}
-    for entry in report["variants"].values():
-        assert [(x["batch_size"], x["seq_len"]) for x in entry["latency"]] == [(1, 16), (2, 16)]
-        assert all(x["iterations"] == 6 and x["p50_ms"] > 0 for x in entry["latency"])
-    assert all(x["p50_ratio_to_reference"] == 1.0 for x in report["variants"]["teacher"]["latency"])
-    assert "| onnx-int8 | onnxruntime |" in out.stdout
+    assert (tmp_path / "report.md").read_text() == (benched / "report.md").read_text()
+    assert (tmp_path / "pareto.png").is_file()
+
+
+def test_a_finished_benchmark_is_not_redone(benched):
+    before = (benched / "report.json").stat().st_mtime_ns
+    registry = build_registry()
+    recipe = benched.parents[1] / "recipe.yaml"
+    execute(plan(recipe, registry), registry)
+    assert (benched / "report.json").stat().st_mtime_ns == before
+
+
+def _rows(report: dict) -> dict:
+    return {r["id"]: r for r in report["rows"]}
+
+
+def test_compare_passes_an_unchanged_report(report):
+    checks = compare(report, copy.deepcopy(report), Tolerances())
+    assert checks and not any(c.failed for c in checks)
+
+
+def test_compare_catches_a_two_point_accuracy_drop(report):
+    new = copy.deepcopy(report)
+    _rows(new)["onnx-int8/onnxruntime/cpu"]["quality"]["accuracy"] -= 0.02
+    failed = [c for c in compare(new, report, Tolerances()) if c.failed]
+    assert [(c.row, c.metric) for c in failed] == [("onnx-int8/onnxruntime/cpu", "accuracy")]
+
+
+def test_compare_catches_a_quarter_latency_rise_but_not_a_small_one(report):
+    new = copy.deepcopy(report)
+    _rows(new)["teacher/openvino/cpu"]["latency"][1]["p50_ratio"] *= 1.25
+    _rows(new)["onnx-int8/openvino/cpu"]["latency"][0]["p50_ratio"] *= 1.05
+    failed = [c for c in compare(new, report, Tolerances()) if c.failed]
+    assert [(c.row, c.metric) for c in failed] == [("teacher/openvino/cpu", "b4/s16 p50_ratio")]
+
+
+def test_compare_fails_a_row_that_disappeared_and_accepts_a_new_one(report):
+    new = copy.deepcopy(report)
+    gone = new["rows"].pop()
+    extra = copy.deepcopy(new["rows"][0]) | {"id": "extra/pytorch/cpu", "variant": "extra"}
+    new["rows"].append(extra)
+    checks = compare(new, report, Tolerances())
+    assert [(c.row, c.change) for c in checks if c.failed] == [(gone["id"], "absent")]
+    assert any(c.row == "extra/pytorch/cpu" and not c.failed for c in checks)
+
+
+def test_compare_cli_exit_codes_and_table(benched, report, tmp_path):
+    slow = copy.deepcopy(report)
+    for x in _rows(slow)["onnx-int8/onnxruntime/cpu"]["latency"]:
+        x["p50_ratio"] *= 1.25
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    base = str(benched / "report.json")
+    assert slimkit_cli("compare", base, base).returncode == 0
+    out = slimkit_cli("compare", str(tmp_path / "slow.json"), base)
+    assert out.returncode == 1 and "| onnx-int8/onnxruntime/cpu | b1/s16 p50_ratio |" in out.stdout
+    assert "FAIL: 2 of" in out.stdout
+    # a looser limit, by flag or by file, lets the same change through
+    assert slimkit_cli("compare", str(tmp_path / "slow.json"), base, "--latency", "0.3").returncode == 0
+    (tmp_path / "tol.yaml").write_text("latency: 0.3\naccuracy: 0.5\n")
+    out = slimkit_cli("compare", str(tmp_path / "slow.json"), base, "--tolerances",
+                      str(tmp_path / "tol.yaml"))
+    assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not valid JSON"),
+    ('{"schema": "other/9", "rows": []}', "schema is 'other/9'"),
+    ('[1, 2]', "schema is 'list'"),
+])
+def test_malformed_reports_are_one_line(benched, tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    out = slimkit_cli("compare", str(bad), str(benched / "report.json"))
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_mismatched_reports_and_bad_tolerances_are_one_line(benched, report, tmp_path):
+    other = copy.deepcopy(report) | {"reference": "student"}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    out = slimkit_cli("compare", str(tmp_path / "other.json"), str(benched / "report.json"))
+    assert out.returncode == 2 and "different references" in out.stderr
+    (tmp_path / "tol.yaml").write_text("latncy: 0.2\n")
+    with pytest.raises(RecipeError, match="did you mean 'latency'"):
+        load_tolerances(tmp_path / "tol.yaml")
+    assert slimkit_cli("compare", str(tmp_path / "missing.json"), str(tmp_path / "x")).returncode == 2
+
+
+def test_frontier_keeps_only_points_nothing_beats():
+    points = [(1.0, 90.0), (0.5, 89.0), (0.6, 88.0), (0.2, 80.0), (0.3, 85.0), (2.0, 90.5)]
+    assert frontier(points) == [(0.2, 80.0), (0.3, 85.0), (0.5, 89.0), (1.0, 90.0), (2.0, 90.5)]
+
+
+def test_benchmark_block_is_validated_with_the_recipe(tmp_path, sentiment_files):
+    registry = build_registry()
+    for block, field in (("  referenc: teacher\n", "benchmark.referenc"),
+                         ("  reference: nobody\n", "benchmark.reference"),
+                         ("  batch_sizes: [1]\n  pick_batch: 8\n", "benchmark")):
+        recipe = tiny_recipe(tmp_path, *sentiment_files,
+                             stages="\n  - kind: finetune\n    name: teacher\nbenchmark:\n" + block)
+        with pytest.raises(RecipeError) as err:
+            plan(recipe, registry)
+        assert str(err.value).startswith(f"{recipe}: {field}")
 
 
 def test_bench_of_an_empty_folder_is_one_line(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "slimkit", "bench", str(tmp_path)],
-                         capture_output=True, text=True, cwd=REPO)
+    out = slimkit_cli("bench", str(tmp_path))
     assert out.returncode == 2 and "holds no finished variants" in out.stderr
+
+
+SLOW_MODELING = '''import time
+
+from transformers import BertConfig, BertForSequenceClassification
+
+FACTOR = {factor}  # extra time as a share of the real forward's time
+
+
+class SlowConfig(BertConfig):
+    model_type = "bert"
+
+
+class SlowBert(BertForSequenceClassification):
+    config_class = SlowConfig
+
+    def forward(self, *args, **kwargs):
+        start = time.perf_counter()
+        out = super().forward(*args, **kwargs)
+        time.sleep(FACTOR * (time.perf_counter() - start))
+        return out
+'''
+
+
+def plant_slowdown(source: Path, target: Path, factor: float) -> None:
+    """A copy of a BERT variant whose forward sleeps ``factor`` times its own duration."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    (target / "slow_modeling.py").write_text(SLOW_MODELING.format(factor=factor))
+    config = json.loads((target / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "slow_modeling.SlowConfig",
+                          "AutoModelForSequenceClassification": "slow_modeling.SlowBert"}
+    (target / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest.update(variant=target.name, custom_code=True, fingerprint=f"slow-{factor}")
+    (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_planted_slowdown_is_caught_end_to_end(benched, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copytree(benched / "teacher", run / "teacher")
+    reports = {}
+    for factor in (0.0, 1.0):
+        plant_slowdown(benched / "teacher", run / "candidate", factor)
+        out = slimkit_cli("bench", str(run), "--out", str(tmp_path / f"x{factor}"), "--backends",
+                          "pytorch", "--batch-sizes", "4", "--seq-lens", "16", "--rounds", "4",
+                          "--per-round", "5")
+        assert out.returncode == 0, out.stderr
+        reports[factor] = str(tmp_path / f"x{factor}" / "report.json")
+    out = slimkit_cli("compare", reports[1.0], reports[0.0])
+    assert out.returncode == 1, out.stdout
+    failing = [line for line in out.stdout.splitlines() if line.endswith("| FAIL |")]
+    assert [line.split(" | ")[:2] for line in failing] == [["| candidate/pytorch/cpu", "b4/s16 p50_ratio"]]

@@ -1,0 +1,130 @@
+"""``slimkit compare NEW BASELINE``: the CI regression gate. Quality is compared in points,
+latency as the p50 ratio to the same run's reference (so a slower machine alone does not fail it),
+memory and size as relative rises. Exit 1 when anything moved past its tolerance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import latency_at
+from benchmarks.settings import Tolerances
+from slimkit.errors import RecipeError
+
+
+@dataclass(frozen=True)
+class Check:
+    row: str
+    metric: str
+    baseline: float | None
+    new: float | None
+    change: str
+    limit: str
+    failed: bool
+    moved: bool  # worth showing even when within tolerance
+
+
+def load_tolerances(path: str | Path | None, **flags: float | None) -> Tolerances:
+    """A small YAML of per-metric limits, then flags on top of it."""
+    import yaml
+
+    from slimkit.recipe import parse_model
+
+    raw: dict[str, Any] = {}
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError("tolerances file not found", file=str(path), fix="check the path")
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict):
+            raise RecipeError("tolerances must be a mapping of metric: limit", file=str(path),
+                              fix="e.g. 'accuracy: 0.5' and 'latency: 0.15'")
+    raw.update({k: v for k, v in flags.items() if v is not None})
+    return parse_model(Tolerances, raw, file=str(path or "--flags"))
+
+
+def compare(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> list[Check]:
+    if new["reference"] != baseline["reference"]:
+        raise RecipeError(f"the reports time against different references ({new['reference']!r} "
+                          f"vs {baseline['reference']!r})", fix="bench both with the same --reference")
+    rows = {r["id"]: r for r in new["rows"]}
+    checks: list[Check] = []
+    for base in baseline["rows"]:
+        if base.get("status") != "ok":
+            continue
+        row = rows.get(base["id"])
+        if row is None or row.get("status") != "ok":
+            why = "absent" if row is None else f"{row.get('status')}: {row.get('reason')}"
+            checks.append(Check(base["id"], "row", None, None, why, "must be measured", True, True))
+            continue
+        checks += _quality(base, row, tol) + _speed(base, row, tol) + _resources(base, row, tol)
+    for row in new["rows"]:
+        if row["id"] not in {b["id"] for b in baseline["rows"]}:
+            checks.append(Check(row["id"], "row", None, None, "new, no baseline", "-", False, True))
+    return checks
+
+
+def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
+    out = []
+    for metric in ("accuracy", "f1", "agreement"):
+        limit = getattr(tol, metric)
+        was, now = base["quality"].get(metric), row["quality"].get(metric)
+        if limit is None or was is None or now is None:
+            continue
+        drop = (was - now) * 100
+        out.append(Check(row["id"], metric, was, now, f"{-drop:+.2f} pt", f"drop <= {limit:g} pt",
+                         drop > limit + 1e-9, abs(drop) > 1e-9))
+    return out
+
+
+def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
+    out = []
+    for entry in base.get("latency") or []:
+        shape = (entry["batch_size"], entry["seq_len"])
+        now = latency_at(row, *shape)
+        name = f"b{shape[0]}/s{shape[1]}"
+        if now is None:
+            out.append(Check(row["id"], f"{name} latency", None, None, "shape not measured",
+                             "must be measured", True, True))
+            continue
+        for metric, limit in (("p50_ratio", tol.latency), ("p90_ratio", tol.p90)):
+            if limit is not None:
+                out.append(_rise(row["id"], f"{name} {metric}", entry[metric], now[metric], limit))
+    return out
+
+
+def _resources(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
+    out = []
+    for metric, limit in (("peak_rss_mb", tol.memory), ("size_bytes", tol.size)):
+        if limit is not None and base.get(metric) and row.get(metric):
+            out.append(_rise(row["id"], metric, base[metric], row[metric], limit))
+    return out
+
+
+def _rise(row: str, metric: str, was: float, now: float, limit: float) -> Check:
+    rise = now / was - 1
+    return Check(row, metric, was, now, f"{rise:+.1%}", f"rise <= {limit:.0%}", rise > limit,
+                 abs(rise) > limit / 3)
+
+
+def table(checks: list[Check]) -> str:
+    """What moved (and everything that failed), then a one-line verdict."""
+    shown = [c for c in checks if c.moved or c.failed]
+    failed = [c for c in checks if c.failed]
+    lines = []
+    if shown:
+        lines += ["| row | metric | baseline | new | change | limit | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in shown:
+            lines.append(f"| {c.row} | {c.metric} | {_num(c.baseline)} | {_num(c.new)} | {c.change} "
+                         f"| {c.limit} | {'FAIL' if c.failed else 'ok'} |")
+    verdict = (f"FAIL: {len(failed)} of {len(checks)} checks past tolerance" if failed
+               else f"ok: {len(checks)} checks within tolerance")
+    return "\n".join(lines + [verdict])
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:,.0f}"

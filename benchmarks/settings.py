@@ -1,0 +1,67 @@
+"""What a benchmark measures (the recipe's ``benchmark:`` block, or ``slimkit bench`` flags) and
+what the regression gate tolerates (``slimkit compare --tolerances FILE`` or flags). Pydantic only:
+``slimkit.recipe`` imports this, so it must stay light."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+BACKENDS = ("pytorch", "onnxruntime", "openvino", "tensorrt", "inc")
+Backend = Literal["pytorch", "onnxruntime", "openvino", "tensorrt", "inc"]
+Device = Literal["cpu", "cuda"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BenchmarkConfig(_Strict):
+    """Every finished variant x backend x device: quality, latency, memory, size."""
+
+    reference: str = Field("teacher", description="variant every latency is a ratio to (PyTorch)")
+    variants: list[str] | None = Field(None, description="only these variants (default: all)")
+    backends: list[Backend] = Field(list(BACKENDS), description="backends to try on each variant")
+    devices: list[Device] = Field(["cpu", "cuda"], description="cuda rows are skipped without CUDA")
+    batch_sizes: list[PositiveInt] = Field([1, 32], min_length=1)
+    seq_lens: list[PositiveInt] = Field([64, 128], min_length=1)
+    threads: PositiveInt | None = Field(None, description="intra-op threads (default: physical cores)")
+    warmup: int = Field(5, ge=0, description="untimed calls before each shape")
+    rounds: PositiveInt = Field(10, description="interleaved rounds of target then reference")
+    per_round: PositiveInt = Field(5, description="timed calls per runtime per round")
+    min_seconds: float = Field(0.0, ge=0, description="keep adding rounds until this much time")
+    budget: float = Field(1.0, ge=0, description="accuracy budget in points below the reference")
+    metric: Literal["accuracy", "f1"] = Field("accuracy", description="what the budget is on")
+    pick_batch: PositiveInt | None = Field(None, description="shape the best pick is judged at "
+                                           "(default: the first batch size)")
+    pick_seq: PositiveInt | None = Field(None, description="default: the first sequence length")
+    timeout: PositiveInt = Field(1800, description="seconds allowed for one measurement")
+
+    @model_validator(mode="after")
+    def _pick_shape_is_measured(self) -> BenchmarkConfig:
+        if self.pick_batch is not None and self.pick_batch not in self.batch_sizes:
+            raise ValueError(f"pick_batch {self.pick_batch} is not in batch_sizes {self.batch_sizes}")
+        if self.pick_seq is not None and self.pick_seq not in self.seq_lens:
+            raise ValueError(f"pick_seq {self.pick_seq} is not in seq_lens {self.seq_lens}")
+        return self
+
+    @property
+    def pick_shape(self) -> tuple[int, int]:
+        return self.pick_batch or self.batch_sizes[0], self.pick_seq or self.seq_lens[0]
+
+
+class Tolerances(_Strict):
+    """How far a metric may move before ``slimkit compare`` fails; None turns a check off.
+
+    Quality limits are in points (0.5 = half a percentage point); latency, memory and size limits
+    are relative rises (0.15 = 15 %) of the value against the baseline's, latency as the p50 ratio
+    to the same run's reference so that a slower machine alone does not fail the gate."""
+
+    accuracy: float | None = Field(1.0, ge=0, description="max accuracy drop, points")
+    f1: float | None = Field(1.0, ge=0, description="max F1 drop, points")
+    agreement: float | None = Field(None, ge=0, description="max drop of agreement, points")
+    latency: PositiveFloat | None = Field(0.15, description="max rise of the p50 ratio")
+    p90: PositiveFloat | None = Field(None, description="max rise of the p90 ratio")
+    memory: PositiveFloat | None = Field(None, description="max rise of peak resident memory")
+    size: PositiveFloat | None = Field(None, description="max rise of size on disk")

@@ -1,0 +1,149 @@
+"""What one benchmark run measures: every finished variant on every backend that can run it, on
+every device asked for, and why the rest are skipped. A plain PyTorch variant also runs on ONNX
+Runtime and OpenVINO through an ONNX export made here and cached beside the run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.settings import BenchmarkConfig
+from slimkit import artifacts
+from slimkit.errors import RecipeError
+
+log = logging.getLogger(__name__)
+CACHE = ".bench-cache"
+
+
+@dataclass(frozen=True)
+class Target:
+    variant: str
+    backend: str
+    device: str
+    folder: str
+    graph: str | None = None  # an ONNX export standing in for a PyTorch variant
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}/{self.backend}/{self.device}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    variant: str
+    backend: str
+    device: str
+    reason: str
+
+
+def variant_folders(run_dir: Path) -> dict[str, Path]:
+    folders = sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and (p / artifacts.MANIFEST).is_file()) if run_dir.is_dir() else []
+    if not folders:
+        raise RecipeError(f"{run_dir} holds no finished variants", fix="run a recipe first")
+    return {p.name: p for p in folders}
+
+
+def runnable_backends(manifest: dict[str, Any]) -> list[str]:
+    """Backends that can execute this variant's files, its own first."""
+    backend = manifest.get("backend", "pytorch")
+    if backend == "pytorch":  # a pickled quantized module runs only where it was made
+        return ["pytorch"] if manifest.get("artifact") else ["pytorch", "onnxruntime", "openvino"]
+    if backend == "onnxruntime":  # OpenVINO reads ONNX files directly
+        return ["onnxruntime", "openvino"] + (["tensorrt"] if manifest.get("tensorrt") else [])
+    return [backend]
+
+
+def device_problem(manifest: dict[str, Any], backend: str, device: str) -> str | None:
+    """Why this backend cannot run this variant on this device, or None."""
+    if device == "cpu":
+        return "TensorRT runs on CUDA only" if backend == "tensorrt" else None
+    if backend == "openvino":
+        return "OpenVINO targets Intel devices, not CUDA"
+    if backend == "inc" or (backend == "pytorch" and manifest.get("artifact")
+                            and manifest.get("stage_config", {}).get("mode") == "dynamic-int8"):
+        return "dynamic INT8 kernels of PyTorch / INC run on CPU only"
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)"
+    if backend == "tensorrt":
+        from importlib.util import find_spec
+
+        if find_spec("tensorrt") is None:
+            return "tensorrt is not installed (install slimkit[tensorrt] on the CUDA machine)"
+    return None
+
+
+def cuda_problem() -> str | None:
+    import torch
+
+    return None if torch.cuda.is_available() else "torch.cuda.is_available() is False on this machine"
+
+
+def plan_targets(run_dir: Path, cfg: BenchmarkConfig) -> tuple[list[Target], list[Skipped]]:
+    """The reference (PyTorch, each device) first, then every variant x backend x device."""
+    folders = variant_folders(run_dir)
+    if cfg.reference not in folders:
+        raise RecipeError(f"reference variant '{cfg.reference}' is not in {run_dir}",
+                          field="benchmark.reference", fix=f"use one of: {', '.join(folders)}")
+    unknown = sorted(set(cfg.variants or []) - set(folders))
+    if unknown:
+        raise RecipeError(f"no finished variant named {', '.join(unknown)} in {run_dir}",
+                          field="benchmark.variants", fix=f"use some of: {', '.join(folders)}")
+    reference = artifacts.read_manifest(folders[cfg.reference]) or {}
+    if reference.get("backend") != "pytorch" or reference.get("artifact"):
+        raise RecipeError(f"reference '{cfg.reference}' is not a plain PyTorch variant",
+                          field="benchmark.reference", fix="name the FP32 PyTorch teacher")
+    names = [cfg.reference] + [n for n in folders if n != cfg.reference
+                               and (cfg.variants is None or n in cfg.variants)]
+    targets, skipped = [], []
+    no_cuda = cuda_problem() if "cuda" in cfg.devices else None
+    for device in cfg.devices:
+        if device == "cuda" and no_cuda:
+            skipped.append(Skipped("*", "*", "cuda", no_cuda))
+            continue
+        for name in names:
+            manifest = artifacts.read_manifest(folders[name]) or {}
+            for backend in runnable_backends(manifest):
+                if backend not in cfg.backends:
+                    continue
+                problem = device_problem(manifest, backend, device)
+                if problem:
+                    skipped.append(Skipped(name, backend, device, problem))
+                else:
+                    targets.append(Target(name, backend, device, str(folders[name])))
+    return targets, skipped
+
+
+def needs_graph(target: Target) -> bool:
+    manifest = artifacts.read_manifest(Path(target.folder)) or {}
+    return manifest.get("backend") == "pytorch" and target.backend in ("onnxruntime", "openvino")
+
+
+def exported_graph(run_dir: Path, target: Target) -> Path:
+    """The cached ONNX export of a PyTorch variant (made once per variant fingerprint)."""
+    from export.onnx import export_onnx
+
+    folder = Path(target.folder)
+    manifest = artifacts.read_manifest(folder) or {}
+    cache = run_dir / CACHE / f"{target.variant}-{manifest.get('fingerprint', 'none')[:16]}"
+    path = cache / "model.onnx"
+    if path.is_file():
+        return path
+    log.info("%s: exporting to ONNX for the file backends", target.variant)
+    variant = artifacts.load_variant(folder)
+    tmp = cache.with_name(cache.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    export_onnx(variant.model, variant.tokenizer, tmp / "model.onnx", opset=18)
+    shutil.rmtree(cache, ignore_errors=True)
+    tmp.replace(cache)
+    return path

@@ -1,0 +1,103 @@
+"""One measurement in a fresh process, so that one variant's memory and threads do not pollute the
+next: ``python -m benchmarks.worker SPEC.json OUT.json``.
+
+Order matters: the target is loaded and run at every benchmarked shape first, and the peak
+resident memory is read then (the reference is not loaded yet); then quality on the eval rows;
+then the reference is loaded and both are timed in alternating rounds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.latency import fixed_batch, shape_result, time_pair
+from benchmarks.metrics import classification_metrics
+from benchmarks.settings import BenchmarkConfig
+from slimkit.artifacts import write_json_atomic
+from slimkit.data import Dataset
+
+log = logging.getLogger(__name__)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux keeps ru_maxrss across exec (it would report
+    the harness's own peak), so VmHWM, which starts afresh with the new program, comes first."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def read_rows(path: Path) -> Dataset:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return Dataset(raw["texts"], raw["text_pairs"], raw["labels"], raw["label_names"], raw["source"])
+
+
+def open_target(target: dict[str, Any], threads: int) -> tuple[Any, Any]:
+    import slimkit
+    from slimkit.runtimes import open_runtime
+
+    variant = slimkit.load(target["folder"])
+    graph = Path(target["graph"]) if target.get("graph") else None
+    return variant, open_runtime(variant, target["backend"], target["device"], threads, graph)
+
+
+def cuda_peak_mb(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from slimkit.inference import batched_logits
+
+    cfg = BenchmarkConfig.model_validate(spec["settings"])
+    threads, device = spec["threads"], spec["target"]["device"]
+    torch.set_num_threads(threads)
+    rows = read_rows(Path(spec["eval_rows"]))
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    variant, runtime = open_target(spec["target"], threads)
+    shapes = [(b, s) for b in cfg.batch_sizes for s in cfg.seq_lens]
+    batches = {shape: fixed_batch(variant.tokenizer, rows, *shape) for shape in shapes}
+    for batch in batches.values():
+        for _ in range(max(1, cfg.warmup)):
+            runtime.logits(batch)
+    memory = {"rss_before_load_mb": rss_before, "peak_rss_mb": peak_rss_mb(),
+              "cuda_peak_mb": cuda_peak_mb(device), "load_and_warmup_s": time.perf_counter() - started}
+    logits = batched_logits(runtime.logits, variant.tokenizer, rows, spec["max_length"], 32,
+                            progress=False)
+    predictions = logits.argmax(axis=1).tolist()
+    quality = classification_metrics(rows.labels, predictions, rows.label_names)
+    reference = open_target(spec["reference"], threads)[1] if spec.get("reference") else None
+    latency = []
+    for (batch_size, seq_len), batch in batches.items():
+        timing = time_pair(runtime.logits, reference.logits if reference else None, batch,
+                           device=device, warmup=cfg.warmup, rounds=cfg.rounds,
+                           per_round=cfg.per_round, min_seconds=cfg.min_seconds)
+        latency.append(shape_result(timing, batch_size, seq_len))
+    return {"status": "ok", **memory, "threads": threads,
+            "quality": {k: quality[k] for k in ("accuracy", "f1")}, "predictions": predictions,
+            "latency": latency}
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    write_json_atomic(Path(argv[1]), measure(spec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
