@@ -127,8 +127,10 @@ def markdown(report: dict[str, Any]) -> str:
              f"{cfg.budget:g} pt {cfg.metric} of the reference at batch {cfg.pick_shape[0]}, "
              f"seq {cfg.pick_shape[1]}: **bold**. Harness wall time: {report['wall_seconds']:.0f} s.",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    peers = set(cfg.peers)
     for row in report["rows"]:
-        lines.append(_table_row(row, shapes, row["id"] in best))
+        lines.append(_table_row(row, shapes, row["id"] in best, row["variant"] in peers))
+    lines += _search_lines(report.get("search"))
     if report.get("skipped"):
         lines.append("\nSkipped:")
     for skip in report.get("skipped", []):
@@ -138,8 +140,28 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table_row(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool) -> str:
-    cells = [row["variant"], row["backend"], row["device"], row.get("precision") or ""]
+def _search_lines(search: dict[str, Any] | None) -> list[str]:
+    if not search:
+        return []
+    cfg, chosen, peer = search["search"], search.get("pick"), search.get("best_peer")
+    where = (f"{cfg['device']}, batch {cfg['batch_size']}, seq {cfg['seq_len']}"
+             + (f", {cfg['backend']} only" if cfg.get("backend") else ""))
+    if chosen is None:
+        return ["", f"Search ({where}): no pick: {search.get('why')}."]
+    lines = ["", f"Search ({where}; {cfg['metric']} within {cfg['budget']:g} pt of the reference's "
+             f"{search['reference_value']:.4f}, {len(search['considered'])} deployable rows "
+             f"considered): **{chosen['id']}**, {cfg['metric']} {chosen[cfg['metric']]:.4f}, "
+             f"{chosen['speedup']:.1f}x faster than the reference; published as `best`."]
+    if peer:
+        lines.append(f"Best peer: {peer['id']} ({peer['speedup']:.1f}x, {cfg['metric']} "
+                     f"{peer[cfg['metric']]:.4f}); the pick is "
+                     f"{search['speedup_over_best_peer']:.2f}x faster than it.")
+    return lines
+
+
+def _table_row(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool, peer: bool) -> str:
+    name = f"{row['variant']} (peer)" if peer else row["variant"]
+    cells = [name, row["backend"], row["device"], row.get("precision") or ""]
     if row["status"] != "ok":
         cells += [f"{row['status']}: {row.get('reason', '')}"] + [""] * (4 + len(shapes))
     else:

@@ -37,6 +37,8 @@ class BenchmarkConfig(_Strict):
                                            "(default: the first batch size)")
     pick_seq: PositiveInt | None = Field(None, description="default: the first sequence length")
     timeout: PositiveInt = Field(1800, description="seconds allowed for one measurement")
+    peers: list[str] = Field([], description="variants made the way a user would without slimkit "
+                             "(marked in the report; the best of them is what we must beat)")
 
     @model_validator(mode="after")
     def _pick_shape_is_measured(self) -> BenchmarkConfig:
@@ -49,6 +51,19 @@ class BenchmarkConfig(_Strict):
     @property
     def pick_shape(self) -> tuple[int, int]:
         return self.pick_batch or self.batch_sizes[0], self.pick_seq or self.seq_lens[0]
+
+
+class SearchConfig(_Strict):
+    """The recipe's ``search:`` block: the fastest deployable variant within an accuracy budget,
+    judged on one backend / device / shape, published as ``runs/<recipe>/best``."""
+
+    budget: float = Field(1.0, ge=0, description="points below the reference's metric")
+    metric: Literal["accuracy", "f1"] = "accuracy"
+    backend: Backend | None = Field(None, description="only variants made for this backend")
+    device: Device = "cpu"
+    batch_size: PositiveInt = 1
+    seq_len: PositiveInt = 64
+    include_peers: bool = Field(False, description="let a peer variant be the pick")
 
 
 class Tolerances(_Strict):

@@ -44,6 +44,7 @@ class Skipped:
 
 def variant_folders(run_dir: Path) -> dict[str, Path]:
     folders = sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p.name != "best"  # the search's copy of a variant, not another one
                      and (p / artifacts.MANIFEST).is_file()) if run_dir.is_dir() else []
     if not folders:
         raise RecipeError(f"{run_dir} holds no finished variants", fix="run a recipe first")

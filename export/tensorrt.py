@@ -144,7 +144,8 @@ def trtexec_command(profiles: dict[str, Any], precision: str) -> str:
             f"--maxShapes={spec('max')} {flags} --saveEngine=model.plan")
 
 
-def build_engine(path: Path, profiles: dict[str, Any], precision: str) -> dict[str, Any] | None:
+def build_engine(path: Path, profiles: dict[str, Any], precision: str,
+                 plan: Path | None = None) -> dict[str, Any] | None:
     """Build a TensorRT engine where the package imports; None (and why, logged) elsewhere."""
     try:
         import tensorrt as trt
@@ -170,6 +171,6 @@ def build_engine(path: Path, profiles: dict[str, Any], precision: str) -> dict[s
     engine = builder.build_serialized_network(network, config)
     if engine is None:
         raise ExportError("TensorRT failed to build an engine from the graph")
-    plan = path.with_name("model.plan")
+    plan = plan or path.with_name("model.plan")
     plan.write_bytes(bytes(engine))
     return {"file": plan.name, "bytes": plan.stat().st_size, "tensorrt": trt.__version__}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from benchmarks.settings import BenchmarkConfig
+from benchmarks.settings import BenchmarkConfig, SearchConfig
 from slimkit.errors import RecipeError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -62,11 +62,30 @@ class Recipe(Strict):
     stages: list[dict[str, Any]] = Field(min_length=1)
     benchmark: BenchmarkConfig | None = Field(
         None, description="measure every variant after the stages (slimkit bench)")
+    search: SearchConfig | None = Field(
+        None, description="publish the fastest variant within an accuracy budget as 'best'")
 
     @model_validator(mode="after")
     def _train_needed(self) -> Recipe:
         if self.data.train is None:
             raise ValueError("data.train is required: stages train or calibrate on it")
+        return self
+
+    @model_validator(mode="after")
+    def _search_is_measured(self) -> Recipe:
+        if self.search is None:
+            return self
+        bench = self.benchmark
+        if bench is None:
+            raise ValueError("search needs a benchmark: block to measure the variants")
+        search = self.search
+        for what, value, measured in (("batch_size", search.batch_size, bench.batch_sizes),
+                                      ("seq_len", search.seq_len, bench.seq_lens),
+                                      ("device", search.device, bench.devices)):
+            if value not in measured:
+                raise ValueError(f"search.{what} {value} is not measured by benchmark ({measured})")
+        if search.backend and search.backend not in bench.backends:
+            raise ValueError(f"search.backend {search.backend} is not in benchmark.backends")
         return self
 
 

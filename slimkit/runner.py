@@ -97,6 +97,9 @@ def _check_order(stages: list[StageConfig], file: str) -> None:
     seen = {BASE}
     for i, config in enumerate(stages):
         name = config.variant_name
+        if name == "best":
+            raise RecipeError("'best' is where the search publishes its pick", file=file,
+                              field=f"stages[{i}].name", fix="give the stage another name")
         if name in seen:
             raise RecipeError(f"variant name '{name}' is used twice", file=file,
                               field=f"stages[{i}].name", fix="give each stage a distinct name")
@@ -112,7 +115,8 @@ def _check_benchmark(recipe: Recipe, stages: list[StageConfig], file: str) -> No
         return
     names = [c.variant_name for c in stages]
     for field, wanted in (("reference", [recipe.benchmark.reference]),
-                          ("variants", recipe.benchmark.variants or [])):
+                          ("variants", recipe.benchmark.variants or []),
+                          ("peers", recipe.benchmark.peers)):
         unknown = [n for n in wanted if n not in names]
         if unknown:
             raise RecipeError(f"'{unknown[0]}' is not a variant of this recipe", file=file,
@@ -167,9 +171,13 @@ def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], f
     done = artifacts.read_manifest_like(run_dir / REPORT)
     if not force and done and done.get("fingerprint") == fingerprint:
         log.info("benchmark: report.json is up to date with these variants, skipped")
-        return
-    log.info("benchmark: measuring every variant x backend x device")
-    bench(run_dir, recipe.benchmark, extra={"fingerprint": fingerprint, "recipe": recipe.name})
+    else:
+        log.info("benchmark: measuring every variant x backend x device")
+        bench(run_dir, recipe.benchmark, extra={"fingerprint": fingerprint, "recipe": recipe.name})
+    if recipe.search is not None:
+        from benchmarks.search import apply_search
+
+        apply_search(run_dir, recipe.search)
 
 
 def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,

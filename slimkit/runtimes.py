@@ -185,8 +185,11 @@ class TensorRtRuntime:
         from export.tensorrt import build_engine, profiles_for
 
         plan = path.with_name("model.plan")
-        if not plan.is_file():
-            build_engine(path, profiles_for(path), precision)
+        if not plan.is_file():  # built once per process, outside the variant's folder
+            import tempfile
+
+            plan = Path(tempfile.mkdtemp(prefix="slimkit-trt-")) / "model.plan"
+            build_engine(path, profiles_for(path), precision, plan)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(plan.read_bytes())
         self.context = self.engine.create_execution_context()

@@ -59,6 +59,16 @@ def sentiment_files(tmp_path: Path) -> tuple[Path, Path]:
     return train, dev
 
 
+# the tiny teacher most tests start from, as a recipe's stages text (others are appended to it)
+TEACHER_STAGE = """
+  - kind: finetune
+    name: teacher
+    epochs: 4
+    learning_rate: 3.0e-3
+    batch_size: 16
+"""
+
+
 def tiny_recipe(tmp_path: Path, train: Path, dev: Path, architecture: str = "bert",
                 stages: str | None = None, extra_data: str = "") -> Path:
     shape = "".join(f"\n  {k}: {v}" for k, v in TINY_SHAPES[architecture].items())

@@ -19,15 +19,9 @@ from benchmarks.settings import Tolerances
 from slimkit.errors import RecipeError
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import REPO, sentiment_rows, tiny_recipe, write_tsv
+from .conftest import REPO, TEACHER_STAGE, sentiment_rows, tiny_recipe, write_tsv
 
-STAGES = """
-  - kind: finetune
-    name: teacher
-    epochs: 4
-    learning_rate: 3.0e-3
-    batch_size: 16
-  - kind: onnx
+STAGES = TEACHER_STAGE + """  - kind: onnx
     name: onnx
   - kind: quantize
     name: onnx-int8

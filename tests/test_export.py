@@ -8,15 +8,9 @@ import pytest
 import slimkit
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import ARCHITECTURES, tiny_recipe
+from .conftest import ARCHITECTURES, TEACHER_STAGE, tiny_recipe
 
-EXPORTS = """
-  - kind: finetune
-    name: teacher
-    epochs: 4
-    learning_rate: 3.0e-3
-    batch_size: 16
-  - kind: onnx
+EXPORTS = TEACHER_STAGE + """  - kind: onnx
     name: onnx
     parent: teacher
     atol: 1.0e-4
