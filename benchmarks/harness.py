@@ -120,6 +120,8 @@ def _describe(target: Target) -> dict[str, Any]:
 def precision_of(manifest: dict[str, Any], backend: str) -> str:
     """What the numbers are computed in: fp32, bf16, fp16, int8 (dynamic / static / Q/DQ)."""
     stage = manifest.get("stage_config") or {}
+    if manifest.get("peer"):
+        return "int8 static"
     if manifest.get("tensorrt"):
         return "fp16" if manifest["tensorrt"].get("precision") == "fp16" else "int8 q/dq"
     if stage.get("kind") == "quantize":

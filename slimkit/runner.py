@@ -25,6 +25,7 @@ BASE = "base"
 
 def build_registry() -> Registry:
     """Every stage slimkit ships, listed here and nowhere else."""
+    from benchmarks.peers import Peer, PeerConfig
     from compress.distill import Distill, DistillConfig
     from compress.finetune import Finetune, FinetuneConfig
     from compress.import_model import Import, ImportConfig
@@ -41,7 +42,8 @@ def build_registry() -> Registry:
                                   (DistillConfig, Distill), (PruneHeadsConfig, PruneHeads),
                                   (PruneLayersConfig, PruneLayers), (PruneFfnConfig, PruneFfn),
                                   (QuantizeConfig, Quantize), (OnnxConfig, Onnx),
-                                  (OpenVinoConfig, OpenVino), (TensorRtConfig, TensorRt)):
+                                  (OpenVinoConfig, OpenVino), (TensorRtConfig, TensorRt),
+                                  (PeerConfig, Peer)):
         registry.add(config_cls, stage_cls)
     return registry
 

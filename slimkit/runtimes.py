@@ -90,9 +90,9 @@ class OpenVinoRuntime:
                  device: str = "CPU") -> None:  # path: IR .xml or an ONNX file
         ov = require("openvino", "openvino")
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": precision,
-                  "INFERENCE_NUM_THREADS": threads or threads_default(),
-                  "PERFORMANCE_HINT": "LATENCY"}
+        config = {"INFERENCE_NUM_THREADS": threads or threads_default(), "PERFORMANCE_HINT": "LATENCY"}
+        if precision != "default":  # "default": the device's own choice (BF16 on AMX CPUs)
+            config["INFERENCE_PRECISION_HINT"] = precision
         self.compiled = core.compile_model(core.read_model(str(path)), device, config)
         self.request = self.compiled.create_infer_request()
         self.inputs = {i.get_any_name() for i in self.compiled.inputs}
