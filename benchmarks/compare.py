@@ -4,6 +4,7 @@ memory and size as relative rises. Exit 1 when anything moved past its tolerance
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,19 +80,28 @@ def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list
 
 
 def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
-    out = []
+    out, was, now = [], [], []
     for entry in base.get("latency") or []:
         shape = (entry["batch_size"], entry["seq_len"])
-        now = latency_at(row, *shape)
+        new = latency_at(row, *shape)
         name = f"b{shape[0]}/s{shape[1]}"
-        if now is None:
+        if new is None:
             out.append(Check(row["id"], f"{name} latency", None, None, "shape not measured",
                              "must be measured", True, True))
             continue
-        for metric, limit in (("p50_ratio", tol.latency), ("p90_ratio", tol.p90)):
+        was.append(entry["p50_ratio"])
+        now.append(new["p50_ratio"])
+        for metric, limit in (("p50_ratio", tol.latency_shape), ("p90_ratio", tol.p90)):
             if limit is not None:
-                out.append(_rise(row["id"], f"{name} {metric}", entry[metric], now[metric], limit))
+                out.append(_rise(row["id"], f"{name} {metric}", entry[metric], new[metric], limit))
+    if tol.latency is not None and was:
+        out.append(_rise(row["id"], f"p50_ratio geomean of {len(was)} shape(s)", _geomean(was),
+                         _geomean(now), tol.latency))
     return out
+
+
+def _geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def _resources(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:

@@ -70,6 +70,8 @@ def apply_search(run_dir: Path, cfg: SearchConfig) -> dict[str, Any]:
     """Pick from the run's report, record it there, and publish ``best``."""
     report = load_report(run_dir / REPORT)
     result = pick(report, cfg)
+    if report.get("search") == result and (result["pick"] is None or (run_dir / BEST).is_dir()):
+        return result  # already applied to this report
     report["search"] = result
     write_json_atomic(run_dir / REPORT, report)
     render(report, run_dir)

@@ -71,12 +71,18 @@ class Tolerances(_Strict):
 
     Quality limits are in points (0.5 = half a percentage point); latency, memory and size limits
     are relative rises (0.15 = 15 %) of the value against the baseline's, latency as the p50 ratio
-    to the same run's reference so that a slower machine alone does not fail the gate."""
+    to the same run's reference so that a slower machine alone does not fail the gate. A real
+    slow-down shows at every shape, noise does not: between runs on a 2-core VM one shape's ratio
+    moved up to 19 %, the geometric mean over a row's shapes at most 13 %; hence a tight limit on
+    the mean and a looser one per shape."""
 
     accuracy: float | None = Field(1.0, ge=0, description="max accuracy drop, points")
     f1: float | None = Field(1.0, ge=0, description="max F1 drop, points")
     agreement: float | None = Field(None, ge=0, description="max drop of agreement, points")
-    latency: PositiveFloat | None = Field(0.15, description="max rise of the p50 ratio")
+    latency: PositiveFloat | None = Field(
+        0.15, description="max rise of a row's p50 ratio, geometric mean over its shapes")
+    latency_shape: PositiveFloat | None = Field(
+        0.30, description="max rise of the p50 ratio at any one shape")
     p90: PositiveFloat | None = Field(None, description="max rise of the p90 ratio")
     memory: PositiveFloat | None = Field(None, description="max rise of peak resident memory")
     size: PositiveFloat | None = Field(None, description="max rise of size on disk")

@@ -46,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("baseline")
     compare.add_argument("--tolerances", help="YAML of per-metric limits (see benchmarks/REPORT.md)")
     for metric, unit in (("accuracy", "points"), ("f1", "points"), ("agreement", "points"),
-                         ("latency", "relative rise of the p50 ratio"), ("p90", "relative rise"),
-                         ("memory", "relative rise"), ("size", "relative rise")):
+                         ("latency", "relative rise of a row's geometric-mean p50 ratio"),
+                         ("latency-shape", "relative rise of the p50 ratio at one shape"),
+                         ("p90", "relative rise"), ("memory", "relative rise"),
+                         ("size", "relative rise")):
         compare.add_argument(f"--{metric}", type=float, help=f"max change ({unit})")
     return parser
 
@@ -178,7 +180,8 @@ def _compare(args: argparse.Namespace) -> int:
     from benchmarks.report import load_report
 
     tolerances = load_tolerances(args.tolerances, accuracy=args.accuracy, f1=args.f1,
-                                 agreement=args.agreement, latency=args.latency, p90=args.p90,
+                                 agreement=args.agreement, latency=args.latency,
+                                 latency_shape=args.latency_shape, p90=args.p90,
                                  memory=args.memory, size=args.size)
     checks = compare(load_report(args.new), load_report(args.baseline), tolerances)
     print(table(checks))
