@@ -91,6 +91,17 @@ def render(report: dict[str, Any], folder: Path) -> None:
     pareto(report, folder / PLOT)
 
 
+def publish(run_dir: Path, folder: Path, name: str) -> None:
+    """Copy the run's report files to ``folder/<name>.json|.md|.png`` (committed results)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for source, suffix in ((REPORT, ".json"), (MARKDOWN, ".md"), (PLOT, ".png")):
+        tmp = folder / f".{name}{suffix}.tmp"
+        shutil.copyfile(run_dir / source, tmp)
+        tmp.replace(folder / f"{name}{suffix}")
+
+
 def load_report(path: str | Path) -> dict[str, Any]:
     """A report.json (or a folder holding one), checked enough to fail in one clear line."""
     path = Path(path)

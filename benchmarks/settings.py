@@ -37,6 +37,8 @@ class BenchmarkConfig(_Strict):
                                            "(default: the first batch size)")
     pick_seq: PositiveInt | None = Field(None, description="default: the first sequence length")
     timeout: PositiveInt = Field(1800, description="seconds allowed for one measurement")
+    publish: str | None = Field(None, description="also copy report.json / .md / pareto.png here, "
+                                "named after the recipe (e.g. benchmarks/results)")
     peers: list[str] = Field([], description="variants made the way a user would without slimkit "
                              "(marked in the report; the best of them is what we must beat)")
 

@@ -168,7 +168,8 @@ def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], f
 
     if not PartialState().is_main_process:
         return
-    fingerprint = artifacts.sha256_json({"benchmark": recipe.benchmark.model_dump(mode="json"),
+    settings = recipe.benchmark.model_dump(mode="json", exclude={"publish"})  # where, not what
+    fingerprint = artifacts.sha256_json({"benchmark": settings,
                                          "variants": sorted(m["fingerprint"] for m in manifests)})
     done = artifacts.read_manifest_like(run_dir / REPORT)
     if not force and done and done.get("fingerprint") == fingerprint:
@@ -180,6 +181,10 @@ def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], f
         from benchmarks.search import apply_search
 
         apply_search(run_dir, recipe.search)
+    if recipe.benchmark.publish:
+        from benchmarks.report import publish
+
+        publish(run_dir, Path(recipe.benchmark.publish), recipe.name)
 
 
 def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,

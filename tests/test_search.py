@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from benchmarks.report import SCHEMA, load_report, markdown, write_report
+from benchmarks.report import SCHEMA, load_report, markdown, publish, write_report
 from benchmarks.search import apply_search, pick
 from benchmarks.settings import BenchmarkConfig, SearchConfig
 from slimkit.errors import RecipeError
@@ -103,3 +103,12 @@ def test_best_is_a_reserved_variant_name(tmp_path, sentiment_files):
     recipe = tiny_recipe(tmp_path, *sentiment_files, stages="\n  - kind: finetune\n    name: best\n")
     with pytest.raises(RecipeError, match="stages\\[0\\].name: 'best' is where the search"):
         plan(recipe, build_registry())
+
+
+def test_publish_copies_the_report_files_under_the_recipe_name(tmp_path):
+    write_report(synthetic_report(), tmp_path / "run")
+    publish(tmp_path / "run", tmp_path / "results", "sst2-minilm")
+    assert load_report(tmp_path / "results" / "sst2-minilm.json")["reference"] == "teacher"
+    copied = (tmp_path / "results" / "sst2-minilm.md").read_text()
+    assert copied == (tmp_path / "run" / "report.md").read_text()
+    assert (tmp_path / "results" / "sst2-minilm.png").read_bytes()[:4] == b"\x89PNG"
