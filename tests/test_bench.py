@@ -288,3 +288,15 @@ def test_a_planted_slowdown_is_caught_end_to_end(benched, tmp_path):
     failing = [line.split(" | ")[:2] for line in out.stdout.splitlines() if line.endswith("| FAIL |")]
     assert ["| candidate/pytorch/cpu", "p50_ratio geomean of 1 shape(s)"] in failing
     assert all(row == "| candidate/pytorch/cpu" for row, _ in failing)
+
+
+def test_the_example_workflow_points_at_a_valid_baseline_and_tolerances():
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "benchmark.yml").read_text())
+    gate = next(s["run"] for s in workflow["jobs"]["gate"]["steps"] if s.get("name") == "Regression gate")
+    words = gate.split()
+    baseline = words[words.index("compare") + 2]
+    tolerances = words[words.index("--tolerances") + 1]
+    assert load_report(REPO / baseline)["reference"] == "teacher"
+    assert load_tolerances(REPO / tolerances).latency_shape is None
