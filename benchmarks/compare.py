@@ -28,19 +28,11 @@ class Check:
 
 def load_tolerances(path: str | Path | None, **flags: float | None) -> Tolerances:
     """A small YAML of per-metric limits, then flags on top of it."""
-    import yaml
-
-    from slimkit.recipe import parse_model
+    from slimkit.recipe import parse_model, read_yaml_mapping
 
     raw: dict[str, Any] = {}
     if path:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError("tolerances file not found", file=str(path), fix="check the path")
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(raw, dict):
-            raise RecipeError("tolerances must be a mapping of metric: limit", file=str(path),
-                              fix="e.g. 'accuracy: 0.5' and 'latency: 0.15'")
+        raw = read_yaml_mapping(path, "tolerances", "e.g. 'accuracy: 0.5' and 'latency: 0.15'")
     raw.update({k: v for k, v in flags.items() if v is not None})
     return parse_model(Tolerances, raw, file=str(path or "--flags"))
 

@@ -101,9 +101,17 @@ def interpolate(value: Any) -> Any:
 
 
 def read_recipe_yaml(path: str | Path) -> dict[str, Any]:
+    raw = read_yaml_mapping(path, "recipe", "start with 'name:', 'model:', 'data:' and 'stages:'")
+    raw = interpolate(raw)
+    raw.setdefault("name", Path(path).stem)
+    return raw
+
+
+def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; a missing file or bad YAML is one RecipeError line."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError("recipe file not found", file=str(path), fix="check the path")
+        raise RecipeError(f"{what} file not found", file=str(path), fix="check the path")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -112,10 +120,7 @@ def read_recipe_yaml(path: str | Path) -> dict[str, Any]:
         raise RecipeError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
                           field=where, fix="fix the YAML syntax") from None
     if not isinstance(raw, dict):
-        raise RecipeError("a recipe must be a mapping of keys", file=str(path),
-                          fix="start with 'name:', 'model:', 'data:' and 'stages:'")
-    raw = interpolate(raw)
-    raw.setdefault("name", path.stem)
+        raise RecipeError(f"a {what} must be a mapping of keys", file=str(path), fix=example)
     return raw
 
 
