@@ -131,8 +131,9 @@ def precision_of(manifest: dict[str, Any], backend: str) -> str:
 
 
 def _file_bytes(graph: Path) -> int:
-    data = graph.with_name(graph.name + ".data")
-    return graph.stat().st_size + (data.stat().st_size if data.is_file() else 0)
+    from slimkit.stage import with_sidecar
+
+    return sum(path.stat().st_size for path in with_sidecar(graph))
 
 
 def _brief(row: dict[str, Any]) -> str:

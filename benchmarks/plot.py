@@ -19,6 +19,33 @@ def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return kept
 
 
+LABEL_PT, CHAR_PT, AXES_PT = 9.0, 4.0, (560.0, 360.0)  # fontsize-7 label box; axes size in points
+
+
+def label_offsets(points: list[tuple[float, float]], labels: list[str]) -> list[float]:
+    """Vertical offsets (points) that keep labels from overlapping: each label, in order of its
+    point's height, takes the nearest free slot above or below its point (x on a log scale)."""
+    import math
+
+    xs = [math.log10(x) for x, _ in points]
+    ys = [y for _, y in points]
+    x_span, y_span = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    placed: list[tuple[float, float, float, float]] = []  # boxes in points
+    offsets = [0.0] * len(points)
+    for i in sorted(range(len(points)), key=lambda i: -ys[i]):
+        left = (xs[i] - min(xs)) / x_span * AXES_PT[0] * 0.8 + 4
+        base = (ys[i] - min(ys)) / y_span * AXES_PT[1] * 0.8
+        width = CHAR_PT * len(labels[i])
+        for step in (0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5):
+            box = (left, base + step * LABEL_PT, left + width, base + (step + 1) * LABEL_PT)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                       for b in placed):
+                break
+        placed.append(box)
+        offsets[i] = step * LABEL_PT
+    return offsets
+
+
 def pareto(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -43,10 +70,12 @@ def pareto(report: dict[str, Any], path: Path) -> None:
         edge = frontier(points)
         ax.step(*zip(*edge, strict=True), where="post", color="tab:red", alpha=0.6, zorder=2,
                 label=f"frontier ({device})")
-        for row, (x, y) in zip(rows, points, strict=True):
-            ax.annotate(f"{row['variant']} / {row['backend']}", (x, y), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points",
-                        weight="bold" if row["id"] in best else "normal")
+        labels = [f"{row['variant']} / {row['backend']}" for row in rows]
+        for row, label, (x, y), dy in zip(rows, labels, points, label_offsets(points, labels),
+                                          strict=True):
+            ax.annotate(label, (x, y), fontsize=7, xytext=(4, dy), textcoords="offset points",
+                        weight="bold" if row["id"] in best else "normal",
+                        arrowprops={"arrowstyle": "-", "lw": 0.4, "alpha": 0.5} if dy else None)
         ref = reference_row(report, device)
         if ref:
             ax.axhline(ref["quality"][cfg.metric] * 100 - cfg.budget, color="grey", ls="--", lw=1,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.settings import BenchmarkConfig
-from slimkit.artifacts import write_json_atomic
+from slimkit.artifacts import write_json_atomic, write_text_atomic
 from slimkit.errors import RecipeError
 
 SCHEMA = "slimkit.bench-report/1"
@@ -52,6 +52,15 @@ def reference_row(report: dict[str, Any], device: str) -> dict[str, Any] | None:
                  and r["status"] == "ok"), None)
 
 
+def fastest_at(rows: list[dict[str, Any]], batch_size: int, seq_len: int,
+               floor: tuple[str, float] | None = None) -> dict[str, Any] | None:
+    """The row with the lowest p50 ratio at one shape, among rows measured there whose metric is
+    at least the floor's ``(metric, value)`` when one is given."""
+    timed = [r for r in rows if latency_at(r, batch_size, seq_len)
+             and (floor is None or r["quality"][floor[0]] >= floor[1] - 1e-12)]
+    return min(timed, key=lambda r: latency_at(r, batch_size, seq_len)["p50_ratio"], default=None)
+
+
 def best_in_budget(report: dict[str, Any], backend: str | None = None) -> dict[str, Any]:
     """Per device: the fastest ok row (p50 ratio at the pick shape) whose metric is at most
     ``budget`` points below the reference's."""
@@ -63,11 +72,10 @@ def best_in_budget(report: dict[str, Any], backend: str | None = None) -> dict[s
         if ref is None:
             continue
         floor = ref["quality"][cfg.metric] - cfg.budget / 100
-        inside = [r for r in report["rows"] if r["device"] == device and r["status"] == "ok"
-                  and r["quality"][cfg.metric] >= floor - 1e-12 and latency_at(r, batch_size, seq_len)
-                  and (backend is None or r["backend"] == backend)]
-        if inside:
-            pick = min(inside, key=lambda r: latency_at(r, batch_size, seq_len)["p50_ratio"])
+        rows = [r for r in report["rows"] if r["device"] == device and r["status"] == "ok"
+                and (backend is None or r["backend"] == backend)]
+        pick = fastest_at(rows, batch_size, seq_len, (cfg.metric, floor))
+        if pick:
             best[device] = {"id": pick["id"], "metric": cfg.metric, "value": pick["quality"][cfg.metric],
                             "floor": floor, "batch_size": batch_size, "seq_len": seq_len,
                             "p50_ratio": latency_at(pick, batch_size, seq_len)["p50_ratio"]}
@@ -84,10 +92,7 @@ def render(report: dict[str, Any], folder: Path) -> None:
     """report.md and pareto.png from the JSON alone (``slimkit report``)."""
     from benchmarks.plot import pareto
 
-    text = markdown(report)
-    tmp = folder / f".{MARKDOWN}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(folder / MARKDOWN)
+    write_text_atomic(folder / MARKDOWN, markdown(report))
     pareto(report, folder / PLOT)
 
 
@@ -137,6 +142,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"process; ratio = p50 / reference p50 (lower is faster). Best within "
              f"{cfg.budget:g} pt {cfg.metric} of the reference at batch {cfg.pick_shape[0]}, "
              f"seq {cfg.pick_shape[1]}: **bold**. Harness wall time: {report['wall_seconds']:.0f} s.",
+             *([f"Reproduce: `{report['command']}`."] if report.get("command") else []),
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     peers = set(cfg.peers)
     for row in report["rows"]:
@@ -164,9 +170,11 @@ def _search_lines(search: dict[str, Any] | None) -> list[str]:
              f"considered): **{chosen['id']}**, {cfg['metric']} {chosen[cfg['metric']]:.4f}, "
              f"{chosen['speedup']:.1f}x faster than the reference; published as `best`."]
     if peer:
+        over = search["speedup_over_best_peer"]
+        relation = f"{over:.2f}x faster than it" if over >= 1 else \
+            f"{1 / over:.2f}x slower than it (the peer is outside the search: include_peers)"
         lines.append(f"Best peer: {peer['id']} ({peer['speedup']:.1f}x, {cfg['metric']} "
-                     f"{peer[cfg['metric']]:.4f}); the pick is "
-                     f"{search['speedup_over_best_peer']:.2f}x faster than it.")
+                     f"{peer[cfg['metric']]:.4f}); the pick is {relation}.")
     return lines
 
 

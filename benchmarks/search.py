@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import REPORT, latency_at, load_report, reference_row, render
+from benchmarks.report import REPORT, fastest_at, latency_at, load_report, reference_row, render
 from benchmarks.settings import SearchConfig
 from slimkit.artifacts import write_json_atomic
 
@@ -28,11 +28,6 @@ def candidates(report: dict[str, Any], cfg: SearchConfig) -> list[dict[str, Any]
             and latency_at(r, cfg.batch_size, cfg.seq_len)]
 
 
-def fastest(rows: list[dict[str, Any]], cfg: SearchConfig) -> dict[str, Any] | None:
-    return min(rows, key=lambda r: latency_at(r, cfg.batch_size, cfg.seq_len)["p50_ratio"],
-               default=None)
-
-
 def pick(report: dict[str, Any], cfg: SearchConfig) -> dict[str, Any]:
     """The search result: the pick (or None, and why), the budget, and the best peer."""
     ref = reference_row(report, cfg.device)
@@ -41,10 +36,10 @@ def pick(report: dict[str, Any], cfg: SearchConfig) -> dict[str, Any]:
     floor = ref["quality"][cfg.metric] - cfg.budget / 100
     pool = candidates(report, cfg)
     inside = [r for r in pool if r["quality"][cfg.metric] >= floor - 1e-12]
-    best = fastest(inside, cfg)
+    best = fastest_at(inside, cfg.batch_size, cfg.seq_len)
     peers = set(report["settings"].get("peers") or [])
-    peer = fastest([r for r in report["rows"] if r["variant"] in peers and r["status"] == "ok"
-                    and r["device"] == cfg.device and latency_at(r, cfg.batch_size, cfg.seq_len)], cfg)
+    peer = fastest_at([r for r in report["rows"] if r["variant"] in peers and r["status"] == "ok"
+                       and r["device"] == cfg.device], cfg.batch_size, cfg.seq_len)
     result = {"search": cfg.model_dump(mode="json"), "reference_value": ref["quality"][cfg.metric],
               "floor": floor, "considered": [r["id"] for r in pool],
               "within_budget": [r["id"] for r in inside], "pick": _summary(best, cfg),

@@ -10,7 +10,7 @@ from compress import pruned_modeling as pm
 from slimkit.errors import RecipeError
 from slimkit.models import config_value
 from slimkit.recipe import Recipe
-from slimkit.stage import RunContext, Stage, StageConfig, Variant
+from slimkit.stage import RunContext, Stage, StageConfig, Variant, exactly_one
 
 
 class PruneFfnConfig(StageConfig):
@@ -25,8 +25,7 @@ class PruneFfnConfig(StageConfig):
 
     @model_validator(mode="after")
     def _one_amount(self) -> PruneFfnConfig:
-        if (self.fraction is None) == (self.target_size is None):
-            raise ValueError("give exactly one of fraction or target_size")
+        exactly_one(self, "fraction", "target_size")
         return self
 
 

@@ -11,7 +11,7 @@ from compress import pruned_modeling as pm
 from slimkit.errors import RecipeError
 from slimkit.models import config_value
 from slimkit.recipe import Recipe
-from slimkit.stage import RunContext, Stage, StageConfig, Variant
+from slimkit.stage import RunContext, Stage, StageConfig, Variant, exactly_one
 
 if TYPE_CHECKING:
     import torch
@@ -30,8 +30,7 @@ class PruneHeadsConfig(StageConfig):
 
     @model_validator(mode="after")
     def _one_amount(self) -> PruneHeadsConfig:
-        if (self.fraction is None) == (self.heads_per_layer is None):
-            raise ValueError("give exactly one of fraction or heads_per_layer")
+        exactly_one(self, "fraction", "heads_per_layer")
         return self
 
 

@@ -10,7 +10,7 @@ from compress.prune_ffn import _check_family
 from slimkit.errors import RecipeError
 from slimkit.models import config_value
 from slimkit.recipe import Recipe
-from slimkit.stage import RunContext, Stage, StageConfig, Variant
+from slimkit.stage import RunContext, Stage, StageConfig, Variant, exactly_one
 
 
 class PruneLayersConfig(StageConfig):
@@ -26,8 +26,7 @@ class PruneLayersConfig(StageConfig):
 
     @model_validator(mode="after")
     def _one_amount(self) -> PruneLayersConfig:
-        if (self.drop is None) == (self.count is None):
-            raise ValueError("give exactly one of drop or count")
+        exactly_one(self, "drop", "count")
         return self
 
 

@@ -55,11 +55,12 @@ def check_parity(reference: Any, exported: Any, *, atol: float, min_agreement: f
                     argmax_agreement=float(np.mean(reference.argmax(1) == exported.argmax(1))))
     if not parity.max_abs_diff <= atol:  # also catches NaN
         raise ToleranceError(f"{what}: max |logit difference| {parity.max_abs_diff:.3g} exceeds "
-                             f"the tolerance {atol:g} (raise the recipe's tolerance only if the "
-                             "accuracy holds)")
+                             f"the tolerance {atol:g} (raise the stage's atol only if the accuracy "
+                             "holds)")
     if parity.argmax_agreement < min_agreement:
         raise AgreementError(f"{what}: predictions agree with PyTorch on "
-                             f"{parity.argmax_agreement:.1%} of rows, below {min_agreement:.1%}")
+                             f"{parity.argmax_agreement:.1%} of rows, below {min_agreement:.1%} (lower "
+                             "the stage's min_agreement only if the accuracy holds)")
     return parity
 
 

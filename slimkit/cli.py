@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 import types
@@ -39,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
                              ("budget", float, False), ("metric", str, False),
                              ("timeout", int, False)):
         bench.add_argument(f"--{flag}", type=kind, nargs="+" if many else None)
+    profile = commands.add_parser("profile", help="where one call's time goes, per operator kind")
+    profile.add_argument("run_dir")
+    profile.add_argument("--variants", nargs="+", required=True)
+    profile.add_argument("--batch-size", type=int, default=1)
+    profile.add_argument("--seq-len", type=int, default=64)
+    profile.add_argument("--threads", type=int, help="default: the physical cores")
+    profile.add_argument("--calls", type=int, default=50, help="profiled calls per variant")
+    profile.add_argument("--warmup", type=int, default=10)
+    profile.add_argument("--out", help="folder for profile.json / profile.md (default: RUN_DIR)")
     report = commands.add_parser("report", help="rebuild report.md and pareto.png from report.json")
     report.add_argument("report", help="a report.json or the folder holding it")
     compare = commands.add_parser("compare", help="fail when NEW regressed against BASELINE")
@@ -56,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for reports: how they were made
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for ours in ("slimkit", "compress", "export", "benchmarks"):  # libraries' INFO stays quiet
@@ -157,8 +168,32 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = parse_model(BenchmarkConfig, settings, file=args.recipe or "slimkit bench",
                       prefix="benchmark" if args.recipe else "")
     out = Path(args.out or args.run_dir)
-    bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet)
+    bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet,
+          extra={"command": shlex.join(["slimkit", *args.argv])})
     print((out / MARKDOWN).read_text(encoding="utf-8"))
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmarks.profile import markdown, profile_run
+    from slimkit.artifacts import write_json_atomic, write_text_atomic
+    from slimkit.runtimes import threads_default
+
+    for flag in ("batch_size", "seq_len", "calls", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SlimkitError(f"slimkit profile: --{flag.replace('_', '-')} {value}: must be >= 1")
+    result = profile_run(Path(args.run_dir), args.variants, batch_size=args.batch_size,
+                         seq_len=args.seq_len, threads=args.threads or threads_default(),
+                         calls=args.calls, warmup=args.warmup)
+    result["command"] = shlex.join(["slimkit", *args.argv])
+    out = Path(args.out or args.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "profile.json", result)
+    write_text_atomic(out / "profile.md", markdown(result))
+    print(markdown(result))
     return 0
 
 
@@ -189,7 +224,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"validate": _validate, "run": _run, "list-stages": _list_stages, "bench": _bench,
-             "report": _report, "compare": _compare}
+             "profile": _profile, "report": _report, "compare": _compare}
 
 if __name__ == "__main__":
     sys.exit(main())

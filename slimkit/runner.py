@@ -14,7 +14,7 @@ from typing import Any
 
 from slimkit import artifacts
 from slimkit.data import Splits, load_splits
-from slimkit.errors import RecipeError
+from slimkit.errors import RecipeError, SlimkitError
 from slimkit.models import read_model_config
 from slimkit.recipe import Recipe, load_recipe, parse_model
 from slimkit.stage import Registry, RunContext, StageConfig, Variant
@@ -155,11 +155,12 @@ def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
         artifacts.remove_stale_temporaries(run_dir)
     artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
     if recipe.benchmark is not None:
-        _benchmark(recipe, run_dir, manifests, force)
+        _benchmark(recipe, run_dir, manifests, force, command=f"slimkit run {plan.path}")
     return manifests
 
 
-def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], force: bool) -> None:
+def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], force: bool,
+               command: str) -> None:
     """The recipe's benchmark block, redone only when a variant or the settings changed."""
     from accelerate import PartialState
 
@@ -176,7 +177,8 @@ def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], f
         log.info("benchmark: report.json is up to date with these variants, skipped")
     else:
         log.info("benchmark: measuring every variant x backend x device")
-        bench(run_dir, recipe.benchmark, extra={"fingerprint": fingerprint, "recipe": recipe.name})
+        bench(run_dir, recipe.benchmark,
+              extra={"fingerprint": fingerprint, "recipe": recipe.name, "command": command})
     if recipe.search is not None:
         from benchmarks.search import apply_search
 
@@ -207,7 +209,13 @@ def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunCont
     from benchmarks.evaluate import evaluate_variant
 
     started = time.perf_counter()
-    variant = registry.build(config).run(ctx.variant(parent), ctx)
+    try:
+        variant = registry.build(config).run(ctx.variant(parent), ctx)
+    except RecipeError:
+        raise
+    except SlimkitError as exc:  # name the failing stage; keep the error's type
+        exc.args = (f"{plan.path}: stage {config.variant_name}: {exc}",)
+        raise
     seconds = time.perf_counter() - started
     metrics = evaluate_variant(variant, plan.splits.eval, plan.recipe.data.max_length) \
         if config.evaluate else None

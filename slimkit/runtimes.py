@@ -87,10 +87,11 @@ class OpenVinoRuntime:
     name = "openvino"
 
     def __init__(self, path: Path, precision: str = "f32", threads: int | None = None,
-                 device: str = "CPU") -> None:  # path: IR .xml or an ONNX file
+                 device: str = "CPU", perf_count: bool = False) -> None:  # IR .xml or ONNX file
         ov = require("openvino", "openvino")
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": threads or threads_default(), "PERFORMANCE_HINT": "LATENCY"}
+        config = {"INFERENCE_NUM_THREADS": threads or threads_default(), "PERFORMANCE_HINT": "LATENCY",
+                  "PERF_COUNT": perf_count}
         if precision != "default":  # "default": the device's own choice (BF16 on AMX CPUs)
             config["INFERENCE_PRECISION_HINT"] = precision
         self.compiled = core.compile_model(core.read_model(str(path)), device, config)

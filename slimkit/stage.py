@@ -73,6 +73,18 @@ class Variant:
         return [names[i] for i in logits.argmax(axis=1)]
 
 
+def exactly_one(config: Any, first: str, second: str) -> None:
+    """For a config's model validator: exactly one of two alternative amount fields is set."""
+    if (getattr(config, first) is None) == (getattr(config, second) is None):
+        raise ValueError(f"give exactly one of {first} or {second}")
+
+
+def with_sidecar(path: Path) -> list[Path]:
+    """A model file and, for an ONNX graph with external weights, its ``.data`` file."""
+    data = path.with_name(path.name + ".data")
+    return [path, data] if data.is_file() else [path]
+
+
 class FileVariant(Variant):
     """A variant held as files (ONNX graph, OpenVINO IR, pickled quantized module) plus the
     tokenizer and the Hugging Face config, so it runs without the PyTorch parent."""
@@ -91,10 +103,8 @@ class FileVariant(Variant):
 
     def save(self, folder: Path) -> None:
         for name, source in self.files.items():
-            shutil.copy2(source, folder / name)
-            data = source.with_name(source.name + ".data")  # ONNX external weights, if any
-            if data.exists():
-                shutil.copy2(data, folder / data.name)
+            for path in with_sidecar(source):
+                shutil.copy2(path, folder / (name if path == source else path.name))
         self.config.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.compare import compare, load_tolerances
-from benchmarks.plot import frontier
+from benchmarks.plot import frontier, label_offsets
 from benchmarks.report import SCHEMA, load_report
 from benchmarks.settings import Tolerances
 from slimkit.errors import RecipeError
@@ -99,6 +99,8 @@ def test_report_files_and_the_best_pick(benched, report):
     best = report["best"]["cpu"]
     assert best["id"] in CPU_ROWS and f"| **{best['id'].split('/')[0]}** |" in text
     assert (benched / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert report["command"].startswith("slimkit run ") and report["command"].endswith("recipe.yaml")
+    assert f"Reproduce: `{report['command']}`." in text
 
 
 def test_the_search_block_publishes_the_fastest_deployable_variant(benched, report):
@@ -213,6 +215,13 @@ def test_mismatched_reports_and_bad_tolerances_are_one_line(benched, report, tmp
     assert slimkit_cli("compare", str(tmp_path / "missing.json"), str(tmp_path / "x")).returncode == 2
 
 
+def test_labels_of_coinciding_points_get_separate_slots():
+    points = [(0.30, 88.65), (0.30, 88.65), (0.31, 88.64), (1.0, 89.5)]
+    labels = ["student / openvino", "student / onnxruntime", "student-openvino / openvino", "t"]
+    offsets = label_offsets(points, labels)
+    assert len(set(offsets[:3])) == 3 and offsets[3] == 0.0
+
+
 def test_frontier_keeps_only_points_nothing_beats():
     points = [(1.0, 90.0), (0.5, 89.0), (0.6, 88.0), (0.2, 80.0), (0.3, 85.0), (2.0, 90.5)]
     assert frontier(points) == [(0.2, 80.0), (0.3, 85.0), (0.5, 89.0), (1.0, 90.0), (2.0, 90.5)]
@@ -283,6 +292,7 @@ def test_a_planted_slowdown_is_caught_end_to_end(benched, tmp_path):
                           "--per-round", "5")
         assert out.returncode == 0, out.stderr
         reports[factor] = str(tmp_path / f"x{factor}" / "report.json")
+    assert load_report(reports[1.0])["command"].startswith(f"slimkit -q bench {run} --out ")
     out = slimkit_cli("compare", reports[1.0], reports[0.0])
     assert out.returncode == 1, out.stdout
     failing = [line.split(" | ")[:2] for line in out.stdout.splitlines() if line.endswith("| FAIL |")]

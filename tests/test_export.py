@@ -118,8 +118,8 @@ def test_a_tolerance_too_tight_fails_the_stage_and_writes_nothing(tmp_path, sent
     out = subprocess.run([sys.executable, "-m", "slimkit", "-q", "run", str(recipe)],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 1
-    assert "onnx export: max |logit difference|" in out.stderr
-    assert "exceeds the tolerance 1e-12" in out.stderr
+    assert f"{recipe}: stage onnx: onnx export: max |logit difference|" in out.stderr
+    assert "exceeds the tolerance 1e-12 (raise the stage's atol" in out.stderr
     assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ["teacher"]
 
 

@@ -87,6 +87,14 @@ def test_markdown_says_why_there_is_no_pick():
     assert "no pick: none of" in markdown(report)
 
 
+def test_markdown_says_slower_when_the_peer_beats_the_pick():
+    report = synthetic_report()
+    report["search"] = pick(report, SearchConfig())  # pick 0.12, peer 0.10
+    assert "the pick is 1.20x slower than it (the peer is outside the search" in markdown(report)
+    report["search"] = pick(report, SearchConfig(budget=2.5))  # pick 0.05
+    assert "the pick is 2.00x faster than it." in markdown(report)
+
+
 @pytest.mark.parametrize("block, problem", [
     ("search:\n  budget: 1.0\n", "search needs a benchmark: block"),
     ("benchmark:\n  batch_sizes: [32]\nsearch:\n  batch_size: 1\n", "search.batch_size 1 is not measured"),
