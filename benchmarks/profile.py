@@ -157,10 +157,10 @@ def profile_variant(variant: Any, batch: dict[str, np.ndarray], *, threads: int,
 
 
 def raise_unsupported(backend: str) -> None:
-    from slimkit.errors import SlimkitError
+    from slimkit.errors import RecipeError
 
-    raise SlimkitError(f"slimkit profile covers pytorch, onnxruntime and openvino variants, not "
-                       f"{backend!r}")
+    raise RecipeError(f"variants made for {backend} cannot be profiled", file="slimkit profile",
+                      field="--variants", fix="name pytorch, onnxruntime or openvino variants")
 
 
 def summarize(name: str, backend: str, wall_ms: float, ops: dict[str, tuple[float, int]],

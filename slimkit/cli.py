@@ -179,12 +179,14 @@ def _profile(args: argparse.Namespace) -> int:
 
     from benchmarks.profile import markdown, profile_run
     from slimkit.artifacts import write_json_atomic, write_text_atomic
+    from slimkit.errors import RecipeError
     from slimkit.runtimes import threads_default
 
     for flag in ("batch_size", "seq_len", "calls", "threads"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            raise SlimkitError(f"slimkit profile: --{flag.replace('_', '-')} {value}: must be >= 1")
+            raise RecipeError(f"{value} is not a count", file="slimkit profile",
+                              field=f"--{flag.replace('_', '-')}", fix="use 1 or more")
     result = profile_run(Path(args.run_dir), args.variants, batch_size=args.batch_size,
                          seq_len=args.seq_len, threads=args.threads or threads_default(),
                          calls=args.calls, warmup=args.warmup)
