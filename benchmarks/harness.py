@@ -54,13 +54,10 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
 
 def _write_eval_rows(reference: Path, scratch: Path) -> tuple[Path, int]:
     """The eval rows of the recipe that made the reference, for the workers to read quickly."""
-    import yaml
-
     from slimkit.data import load_splits
-    from slimkit.recipe import Recipe, interpolate
+    from slimkit.recipe import recipe_of
 
-    manifest = artifacts.read_manifest(reference) or {}
-    recipe = Recipe.model_validate(interpolate(yaml.safe_load(manifest["recipe"]["text"])))
+    recipe = recipe_of(artifacts.read_manifest(reference) or {})
     rows = load_splits(recipe.data).eval
     path = scratch / "eval_rows.json"
     path.write_text(json.dumps({"texts": rows.texts, "text_pairs": rows.text_pairs,

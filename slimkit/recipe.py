@@ -100,6 +100,11 @@ def interpolate(value: Any) -> Any:
     return value
 
 
+def recipe_of(manifest: dict[str, Any]) -> Recipe:
+    """The recipe a variant was made by, from the text its manifest keeps."""
+    return Recipe.model_validate(interpolate(yaml.safe_load(manifest["recipe"]["text"])))
+
+
 def read_recipe_yaml(path: str | Path) -> dict[str, Any]:
     raw = read_yaml_mapping(path, "recipe", "start with 'name:', 'model:', 'data:' and 'stages:'")
     raw = interpolate(raw)
