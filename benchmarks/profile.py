@@ -202,25 +202,33 @@ def profile_run(run_dir: Path, names: list[str], *, batch_size: int, seq_len: in
     import slimkit
     from benchmarks.latency import fixed_batch
     from benchmarks.machine import machine_info
+    from benchmarks.targets import variant_folders
     from slimkit.data import load_splits
     from slimkit.errors import RecipeError
+    from slimkit.recipe import recipe_of
 
     torch.set_num_threads(threads)
-    results, widest = [], (0, 0)
+    folders = variant_folders(run_dir)
+    results, widest, eval_rows, flops_of = [], (0, 0), {}, {}
     for name in names:
-        if not (run_dir / name / "manifest.json").is_file():
-            finished = sorted(p.parent.name for p in run_dir.glob("*/manifest.json"))
+        if name not in folders:
             raise RecipeError(f"{name} is not a finished variant of {run_dir}", file="slimkit profile",
-                              field="--variants", fix=f"use some of: {', '.join(finished) or 'none'}")
-        variant = slimkit.load(str(run_dir / name))
-        rows = load_splits(_recipe_of(variant).data).eval
-        batch = fixed_batch(variant.tokenizer, rows, batch_size, seq_len)
+                              field="--variants", fix=f"use some of: {', '.join(folders)}")
+        _check_target(folders[name], seq_len)
+        variant = slimkit.load(str(folders[name]))
+        config = getattr(variant, "config", None) or variant.model.config
+        text = variant.manifest["recipe"]["text"]
+        if text not in eval_rows:  # variants of one run share their recipe's rows
+            eval_rows[text] = load_splits(recipe_of(variant.manifest).data).eval
+        batch = fixed_batch(variant.tokenizer, eval_rows[text], batch_size, seq_len)
         source = flops_source(run_dir, name)
-        flops = model_flops(slimkit.load(str(source)), batch) if source else None
+        if source not in flops_of and source != folders[name]:  # a PyTorch variant counts its own
+            flops_of[source] = model_flops(slimkit.load(str(source)), batch) if source else None
+        flops = flops_of.get(source)
         log.info("profiling %s on %s", name, variant.backend)
         results.append(profile_variant(variant, batch, threads=threads, calls=calls,
                                        warmup=warmup, flops=flops))
-        widest = max(widest, _ffn_shape(getattr(variant, "config", None) or variant.model.config))
+        widest = max(widest, _ffn_shape(config))
     rates = {"square_1024": matmul_gflops(1024, 1024, 1024, threads),
              "model_ffn": matmul_gflops(batch_size * seq_len, *widest, threads)}
     return {"batch_size": batch_size, "seq_len": seq_len, "threads": threads, "calls": calls,
@@ -228,18 +236,25 @@ def profile_run(run_dir: Path, names: list[str], *, batch_size: int, seq_len: in
             "machine": machine_info(), "variants": results}
 
 
+def _check_target(folder: Path, seq_len: int) -> None:
+    """Bad input fails before a model is loaded: a backend without a profiler, too long a length."""
+    from slimkit.artifacts import read_manifest
+    from slimkit.errors import RecipeError
+
+    backend = (read_manifest(folder) or {}).get("backend", "pytorch")
+    if backend not in ("pytorch", "onnxruntime", "openvino"):
+        raise_unsupported(backend)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    longest = config.get("max_position_embeddings")
+    if longest and seq_len > longest:
+        raise RecipeError(f"{seq_len} is longer than {folder.name}'s {longest} positions",
+                          file="slimkit profile", field="--seq-len", fix=f"use at most {longest}")
+
+
 def _ffn_shape(config: Any) -> tuple[int, int]:
     """(hidden, intermediate): DistilBERT names them dim / hidden_dim."""
     return (getattr(config, "hidden_size", None) or config.dim,
             getattr(config, "intermediate_size", None) or config.hidden_dim)
-
-
-def _recipe_of(variant: Any) -> Any:
-    import yaml
-
-    from slimkit.recipe import Recipe, interpolate
-
-    return Recipe.model_validate(interpolate(yaml.safe_load(variant.manifest["recipe"]["text"])))
 
 
 def markdown(result: dict[str, Any], top: int = 8) -> str:

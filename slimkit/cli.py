@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: finished stages are kept; run again to resume", file=sys.stderr)
+        print("interrupted: finished stages are kept; run again to resume" if args.command == "run"
+              else f"interrupted: slimkit {args.command} writes its results only when it finishes",
+              file=sys.stderr)
         return 130
 
 

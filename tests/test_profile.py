@@ -65,6 +65,9 @@ def test_an_unknown_variant_is_one_line(profiled):
     assert "use some of: onnx, onnx-int8, openvino, teacher" in done.stderr
     done = slimkit_cli("profile", str(run), "--variants", "teacher", "--batch-size", "0")
     assert done.returncode == 2 and "slimkit profile: --batch-size: 0 is not a count" in done.stderr
+    done = slimkit_cli("profile", str(run), "--variants", "teacher", "--seq-len", "100000")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--seq-len: 100000 is longer than teacher's" in done.stderr
 
 
 @pytest.mark.parametrize("op, kind", [("aten::addmm", "matmul"), ("MatMulInteger", "matmul"),
