@@ -19,6 +19,7 @@ from benchmarks.settings import BenchmarkConfig
 from benchmarks.targets import Target, exported_graph, needs_graph, plan_targets
 from slimkit import artifacts
 from slimkit.errors import SlimkitError
+from slimkit.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,6 @@ log = logging.getLogger(__name__)
 def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
           progress: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure, then write report.json, report.md and pareto.png into ``out_dir`` (the run)."""
-    from tqdm.auto import tqdm
-
     from benchmarks.report import build_report, write_report
     from slimkit.runtimes import threads_default
 
@@ -40,7 +39,7 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
     rows: list[dict[str, Any]] = []
     try:
         rows_file, max_length = _write_eval_rows(run_dir / cfg.reference, scratch)
-        for target in tqdm(targets, desc="bench", unit="measurement", disable=not progress):
+        for target in progress_bar(targets, desc="bench", unit="measurement", enabled=progress):
             rows.append(_measure(run_dir, target, cfg, threads, rows_file, max_length, scratch))
             log.info("%s: %s", target.key, _brief(rows[-1]))
     finally:

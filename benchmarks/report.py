@@ -164,11 +164,11 @@ def _search_lines(search: dict[str, Any] | None) -> list[str]:
     where = (f"{cfg['device']}, batch {cfg['batch_size']}, seq {cfg['seq_len']}"
              + (f", {cfg['backend']} only" if cfg.get("backend") else ""))
     if chosen is None:
-        return ["", f"Search ({where}): no pick: {search.get('why')}."]
+        return ["", f"Search ({where}; {_considered(search)}): no pick: {search.get('why')}."]
     lines = ["", f"Search ({where}; {cfg['metric']} within {cfg['budget']:g} pt of the reference's "
-             f"{search['reference_value']:.4f}, {len(search['considered'])} deployable rows "
-             f"considered): **{chosen['id']}**, {cfg['metric']} {chosen[cfg['metric']]:.4f}, "
-             f"{chosen['speedup']:.1f}x faster than the reference; published as `best`."]
+             f"{search['reference_value']:.4f}; {_considered(search)}): **{chosen['id']}**, "
+             f"{cfg['metric']} {chosen[cfg['metric']]:.4f}, {chosen['speedup']:.1f}x faster than "
+             f"the reference; published as `best`."]
     if peer:
         over = search["speedup_over_best_peer"]
         relation = f"{over:.2f}x faster than it" if over >= 1 else \
@@ -176,6 +176,16 @@ def _search_lines(search: dict[str, Any] | None) -> list[str]:
         lines.append(f"Best peer: {peer['id']} ({peer['speedup']:.1f}x, {cfg['metric']} "
                      f"{peer[cfg['metric']]:.4f}); the pick is {relation}.")
     return lines
+
+
+def _considered(search: dict[str, Any]) -> str:
+    """'3 deployable rows considered of 7 measured (1 failed, 2 skipped)'."""
+    counts = search.get("rows")
+    text = f"{len(search.get('considered') or [])} deployable rows considered"
+    if counts:
+        text += (f" of {counts['measured']} measured ({counts['failed']} failed, "
+                 f"{counts['skipped']} skipped)")
+    return text
 
 
 def _table_row(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool, peer: bool) -> str:

@@ -42,6 +42,7 @@ def pick(report: dict[str, Any], cfg: SearchConfig) -> dict[str, Any]:
                        and r["device"] == cfg.device], cfg.batch_size, cfg.seq_len)
     result = {"search": cfg.model_dump(mode="json"), "reference_value": ref["quality"][cfg.metric],
               "floor": floor, "considered": [r["id"] for r in pool],
+              "rows": _row_counts(report, cfg.device),
               "within_budget": [r["id"] for r in inside], "pick": _summary(best, cfg),
               "best_peer": _summary(peer, cfg)}
     if best is None:
@@ -50,6 +51,15 @@ def pick(report: dict[str, Any], cfg: SearchConfig) -> dict[str, Any]:
         result["speedup_over_best_peer"] = (latency_at(peer, cfg.batch_size, cfg.seq_len)["p50_ratio"]
                                             / result["pick"]["p50_ratio"])
     return result
+
+
+def _row_counts(report: dict[str, Any], device: str) -> dict[str, int]:
+    """How many rows the benchmark asked for on this device, and what became of them, so that
+    the search line says what it chose among."""
+    rows = [r for r in report["rows"] if r["device"] == device]
+    skipped = [s for s in report.get("skipped") or [] if s["device"] == device]
+    return {"measured": sum(r["status"] == "ok" for r in rows),
+            "failed": sum(r["status"] != "ok" for r in rows), "skipped": len(skipped)}
 
 
 def _summary(row: dict[str, Any] | None, cfg: SearchConfig) -> dict[str, Any] | None:

@@ -103,8 +103,9 @@ def plan_targets(run_dir: Path, cfg: BenchmarkConfig) -> tuple[list[Target], lis
     if reference.get("backend") != "pytorch" or reference.get("artifact"):
         raise RecipeError(f"reference '{cfg.reference}' is not a plain PyTorch variant",
                           field="benchmark.reference", fix="name the FP32 PyTorch teacher")
+    named = None if cfg.variants is None else set(cfg.variants) | set(cfg.peers)
     names = [cfg.reference] + [n for n in folders if n != cfg.reference
-                               and (cfg.variants is None or n in cfg.variants)]
+                               and (named is None or n in named)]
     targets, skipped = [], []
     no_cuda = cuda_problem() if "cuda" in cfg.devices else None
     for device in cfg.devices:
@@ -113,15 +114,31 @@ def plan_targets(run_dir: Path, cfg: BenchmarkConfig) -> tuple[list[Target], lis
             continue
         for name in names:
             manifest = artifacts.read_manifest(folders[name]) or {}
-            for backend in runnable_backends(manifest):
-                if backend not in cfg.backends:
-                    continue
-                problem = device_problem(manifest, backend, device)
+            asked = name == cfg.reference or name in cfg.peers or name in (cfg.variants or [])
+            must = "pytorch" if name == cfg.reference else None  # every ratio's denominator
+            for backend, problem in backend_plan(manifest, cfg.backends, asked, device, must):
                 if problem:
                     skipped.append(Skipped(name, backend, device, problem))
                 else:
                     targets.append(Target(name, backend, device, str(folders[name])))
     return targets, skipped
+
+
+def backend_plan(manifest: dict[str, Any], listed: list[str], asked: bool, device: str,
+                 must: str | None = None) -> list[tuple[str, str | None]]:
+    """Each backend that could run this variant, with why it is not measured (or None).
+
+    A variant the benchmark block names (reference, variants, peers) that no listed backend can
+    run is measured on its own backend rather than dropped; the others it could run on, and every
+    backend of a variant it does not name, are reported as skipped with the reason."""
+    runnable = runnable_backends(manifest)
+    chosen = [b for b in runnable if b in listed or b == must]
+    if asked and not chosen:
+        chosen = runnable[:1]
+        log.info("%s: no listed backend runs it; measured on its own backend, %s",
+                 manifest.get("variant"), chosen[0])
+    return [(backend, device_problem(manifest, backend, device) if backend in chosen else
+             f"{backend} is not in benchmark.backends {listed}") for backend in runnable]
 
 
 def needs_graph(target: Target) -> bool:

@@ -8,7 +8,6 @@ distance between each student layer's output and the teacher layer it stands for
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
@@ -58,7 +57,7 @@ class Distill(Stage[DistillConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
         from compress.distill_loss import DistillLoss, build_student
         from compress.structure import StructuredVariant, parameters
-        from compress.training import fit, training_rows
+        from compress.training import fit, scores_on_eval, training_rows
 
         teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
         student, kept = build_student(parent, self.config, ctx.seed)
@@ -70,7 +69,8 @@ class Distill(Stage[DistillConfig]):
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
         return StructuredVariant(
             name=self.config.variant_name, model=student, tokenizer=parent.tokenizer,
-            extras={"training": dataclasses.asdict(result),
+            metrics=scores_on_eval(result, ctx.validation, ctx.eval),
+            extras={"training": result.record(),
                     "distillation": {"teacher": teacher.name, "student_layers_from_parent": kept,
                                      "layer_map": loss.layer_map, "init": self.config.init,
                                      "parameters": parameters(student),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any, Literal
 
 from compress.training import TrainingConfig
@@ -29,10 +28,11 @@ class Finetune(Stage[FinetuneConfig]):
                 fix=f"set it to {positions} or less")
 
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
-        from compress.training import fit
+        from compress.training import fit, scores_on_eval
 
         model = copy.deepcopy(parent.model)
         result = fit(model, parent.tokenizer, ctx.train, ctx.validation, self.config,
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length)
         return Variant(name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
-                       extras={"training": dataclasses.asdict(result)})
+                       extras={"training": result.record()},
+                       metrics=scores_on_eval(result, ctx.validation, ctx.eval))

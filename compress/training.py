@@ -8,6 +8,7 @@ devices or processes with the same code path; on one CPU it is a plain loop.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
-from tqdm.auto import tqdm
 
 from benchmarks.evaluate import evaluate_model
 from slimkit.batching import Encoded, collate_with_rows, encode, length_grouped_batches
 from slimkit.data import Dataset
+from slimkit.progress import progress as progress_bar
 from slimkit.stage import StageConfig
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,23 @@ class FitResult:
     stopped_early: bool = False
     seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    # every score of the kept (best) checkpoint on the validation rows; not part of the manifest's
+    # training record, but the stage's evaluation when the validation rows are the eval rows
+    best_scores: dict[str, Any] | None = field(default=None, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest keeps under ``training``."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "best_scores"}
 
 
 # loss_fn(model, batch, row_ids) -> loss; row_ids index the rows of ``training_rows``
 LossFn = Callable[[Any, dict[str, Any], Any], Any]
+
+
+def scores_on_eval(result: FitResult, validation: Dataset, evaluation: Dataset) -> dict | None:
+    """The kept checkpoint's scores as the stage's evaluation, when they were measured on the eval
+    rows themselves (``data.validation`` unset): no second pass over the same rows."""
+    return result.best_scores if validation is evaluation else None
 
 
 def training_rows(train: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -114,7 +128,8 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
     eval_at, result, best_state, stale = _eval_steps(steps_per_epoch, cfg), FitResult(), None, 0
     start, step = time.perf_counter(), 0
     model.train()
-    progress = tqdm(total=total, desc="train", disable=not accelerator.is_local_main_process)
+    progress = progress_bar(total=total, desc="train", unit="step",
+                            enabled=accelerator.is_local_main_process)
     for epoch in range(cfg.epochs):
         batches = _batches(encoded, cfg, rng)
         running = 0.0
@@ -144,6 +159,7 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
             model.train()
             if result.best_metric is None or value > result.best_metric:
                 result.best_metric, result.best_step, stale = value, step, 0
+                result.best_scores = scores
                 best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
             else:
                 stale += 1

@@ -67,11 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for reports: how they were made
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for ours in ("slimkit", "compress", "export", "benchmarks"):  # libraries' INFO stays quiet
-        logging.getLogger(ours).setLevel(logging.WARNING if args.quiet else logging.INFO)
-    logging.getLogger("torchao").setLevel(logging.ERROR)  # import-time noise about GPU kernels
+    _configure_output(args)
     try:
         return _COMMANDS[args.command](args)
     except SlimkitError as exc:
@@ -84,6 +80,30 @@ def main(argv: list[str] | None = None) -> int:
               else f"interrupted: slimkit {args.command} writes its results only when it finishes",
               file=sys.stderr)
         return 130
+
+
+# Third-party messages that tell a slimkit user nothing they can act on; --debug shows them.
+_QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "onnxscript", "nncf",
+                  "neural_compressor", "optimum", "transformers.modeling_utils")
+_QUIET_WARNINGS = (r".*(pytree|torch\.compile|TorchScript|deprecated|Deprecat).*",)
+
+
+def _configure_output(args: argparse.Namespace) -> None:
+    """Our INFO lines unless --quiet; libraries' warnings and progress bars off unless --debug."""
+    import os
+    import warnings
+
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for ours in ("slimkit", "compress", "export", "benchmarks"):
+        logging.getLogger(ours).setLevel(logging.WARNING if args.quiet else logging.INFO)
+    if args.debug:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards" per save
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for pattern in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def _validate(args: argparse.Namespace) -> int:

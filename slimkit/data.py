@@ -71,7 +71,7 @@ def _read(cfg: DataConfig, split: str, recipe_file: str | None) -> tuple:
         if cfg.dataset or cfg.format == "hf":
             rows: Iterator[Row] = _hf_rows(cfg, where)
         else:
-            rows = _file_rows(Path(where), _format_of(cfg, where), cfg.header)
+            rows = _file_rows(Path(where), _format_of(cfg, where), cfg)
         return _columns(cfg, rows)
     except _Bad as bad:
         row = f" row {bad.row}" if bad.row else ""
@@ -89,9 +89,25 @@ def _format_of(cfg: DataConfig, path: str) -> str:
     return formats[suffix]
 
 
-def _file_rows(path: Path, fmt: str, header: bool) -> Iterator[Row]:
+def _file_rows(path: Path, fmt: str, cfg: DataConfig) -> Iterator[Row]:
+    text = _read_text(path, cfg)
+    if fmt == "jsonl":
+        return _jsonl_rows(text)
+    quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",",
+                        quoting=quoting)
+    return _table_rows(reader, cfg.header)
+
+
+def _read_text(path: Path, cfg: DataConfig) -> str:
+    """The file's text, refused when it is missing, too large, not UTF-8, empty or has a line
+    longer than ``max_row_chars`` (a broken or hostile file), before any row is parsed."""
     if not path.is_file():
         raise _Bad("file not found", fix="set SLIMKIT_DATA or fix the path")
+    size = path.stat().st_size
+    if size > cfg.max_file_mb * 1_000_000:
+        raise _Bad(f"{size / 1e6:,.1f} MB is over data.max_file_mb ({cfg.max_file_mb} MB)",
+                   fix="raise data.max_file_mb if the file is right, or use a Hugging Face dataset")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -101,28 +117,33 @@ def _file_rows(path: Path, fmt: str, header: bool) -> Iterator[Row]:
                    "re-save the file as UTF-8") from None
     if not text.strip():
         raise _Bad("file is empty", fix="point to a file with rows")
-    if fmt == "jsonl":
-        return _jsonl_rows(text)
-    quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",",
-                        quoting=quoting)
-    return _table_rows(reader, header)
+    lengths = [len(line) for line in text.splitlines()]
+    if max(lengths) > cfg.max_row_chars:
+        line = next(i for i, n in enumerate(lengths, start=1) if n > cfg.max_row_chars)
+        raise _Bad(f"line of {lengths[line - 1]:,} characters, over data.max_row_chars "
+                   f"({cfg.max_row_chars:,})", line, "check the file's format and quoting, or "
+                   "raise data.max_row_chars")
+    return text
 
 
 def _table_rows(reader: Iterator[list[str]], header: bool) -> Iterator[Row]:
     names: list[str] | None = None
-    for number, fields in enumerate(reader, start=1):
-        if not fields:
-            continue
-        if header and names is None:
-            names = fields
-            continue
-        if names is None:
-            yield number, fields
-        elif len(fields) != len(names):
-            raise _Bad(f"{len(fields)} fields where the header has {len(names)}", number)
-        else:
-            yield number, dict(zip(names, fields, strict=True))
+    number = 0
+    try:
+        for number, fields in enumerate(reader, start=1):
+            if not fields:
+                continue
+            if header and names is None:
+                names = fields
+                continue
+            if names is None:
+                yield number, fields
+            elif len(fields) != len(names):
+                raise _Bad(f"{len(fields)} fields where the header has {len(names)}", number)
+            else:
+                yield number, dict(zip(names, fields, strict=True))
+    except csv.Error as exc:  # e.g. an unclosed quote that swallows the rest of the file
+        raise _Bad(f"cannot parse: {exc}", number + 1, "check the quoting") from None
 
 
 def _jsonl_rows(text: str) -> Iterator[Row]:
@@ -133,6 +154,8 @@ def _jsonl_rows(text: str) -> Iterator[Row]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise _Bad(f"not valid JSON: {exc.msg}", number) from None
+        except RecursionError:
+            raise _Bad("JSON nested too deep", number) from None
         if not isinstance(record, dict):
             raise _Bad("each JSONL line must be an object", number)
         yield number, record

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from slimkit.batching import encode, sorted_batches
 from slimkit.data import Dataset
+from slimkit.progress import progress as progress_bar
 
 Forward = Callable[[dict[str, Any]], Any]  # numpy int64 arrays in, (batch, labels) logits out
 
@@ -20,8 +19,8 @@ def batched_logits(forward: Forward, tokenizer: Any, dataset: Dataset, max_lengt
 
     encoded = encode(dataset, tokenizer, max_length)
     out = None
-    for indices in tqdm(list(sorted_batches(encoded.lengths(), batch_size)), desc="evaluate",
-                        leave=False, disable=not progress):
+    for indices in progress_bar(list(sorted_batches(encoded.lengths(), batch_size)),
+                                desc="evaluate", unit="batch", leave=False, enabled=progress):
         padded = tokenizer.pad([encoded.features[i] for i in indices], return_tensors="np")
         logits = np.asarray(forward({k: v.astype(np.int64) for k, v in padded.items()}))
         if out is None:

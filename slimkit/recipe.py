@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
-import re
 import types
 import typing
 from pathlib import Path
@@ -15,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from benchmarks.settings import BenchmarkConfig, SearchConfig
 from slimkit.errors import RecipeError
+from slimkit.recipe_paths import anchor_paths, interpolate
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ARCHITECTURES = ("bert", "roberta", "albert", "distilbert", "electra", "deberta-v2", "xlm-roberta")
 
 
@@ -42,6 +40,9 @@ class DataConfig(Strict):
     dataset_config: str | None = Field(None, description="Hugging Face datasets config name")
     max_length: PositiveInt = 128
     max_eval_samples: PositiveInt | None = None
+    max_file_mb: PositiveInt = Field(1024, description="refuse a data file larger than this")
+    max_row_chars: PositiveInt = Field(
+        100_000, le=131_072, description="refuse a data line longer than this (a broken file)")
 
 
 class RandomModel(Strict):
@@ -89,41 +90,31 @@ class Recipe(Strict):
         return self
 
 
-def interpolate(value: Any) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree."""
-    if isinstance(value, str):
-        return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
-    if isinstance(value, list):
-        return [interpolate(v) for v in value]
-    if isinstance(value, dict):
-        return {k: interpolate(v) for k, v in value.items()}
-    return value
-
-
 def recipe_of(manifest: dict[str, Any]) -> Recipe:
-    """The recipe a variant was made by, from the text its manifest keeps."""
-    return Recipe.model_validate(interpolate(yaml.safe_load(manifest["recipe"]["text"])))
+    """The recipe a variant was made by: as resolved when it ran (paths absolute), or, for
+    manifests written before that was kept, from its text with paths taken from its folder."""
+    kept = manifest["recipe"]
+    if "resolved" in kept:
+        return Recipe.model_validate(kept["resolved"])
+    raw = yaml.safe_load(kept["text"])
+    return Recipe.model_validate(interpolate(anchor_paths(raw, Path(kept["path"]).parent)))
 
 
 def read_recipe_yaml(path: str | Path) -> dict[str, Any]:
     raw = read_yaml_mapping(path, "recipe", "start with 'name:', 'model:', 'data:' and 'stages:'")
-    raw = interpolate(raw)
+    raw = interpolate(anchor_paths(raw, Path(path).parent))
     raw.setdefault("name", Path(path).stem)
     return raw
 
 
 def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict[str, Any]:
-    """A YAML file that must hold a mapping; a missing file or bad YAML is one RecipeError line."""
+    """A YAML file that must hold a mapping; a missing, hostile or bad file is one RecipeError."""
+    from slimkit.safe_yaml import read_bounded_yaml
+
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{what} file not found", file=str(path), fix="check the path")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise RecipeError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                          field=where, fix="fix the YAML syntax") from None
+    raw = read_bounded_yaml(path, what)
     if not isinstance(raw, dict):
         raise RecipeError(f"a {what} must be a mapping of keys", file=str(path), fix=example)
     return raw

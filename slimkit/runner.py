@@ -126,13 +126,16 @@ def _check_benchmark(recipe: Recipe, stages: list[StageConfig], file: str) -> No
 
 
 def _base_fingerprint(plan: Plan) -> str:
+    """What the base variant depends on: the model, the data settings and the data files' bytes
+    (by checksum, not by path, so that a clone elsewhere resumes the same run)."""
     recipe = plan.recipe
-    files = [p for p in (recipe.data.train, recipe.data.validation, recipe.data.eval)
-             if p and Path(p).is_file()]
+    files = {split: getattr(recipe.data, split) for split in ("train", "validation", "eval")}
+    local = {split: Path(p) for split, p in files.items() if p and Path(p).is_file()}
     model = recipe.model if isinstance(recipe.model, str) else recipe.model.model_dump()
     return artifacts.sha256_json({
-        "model": model, "data": recipe.data.model_dump(), "seed": recipe.seed,
-        "data_files": {p: artifacts.sha256_file(Path(p)) for p in files}})
+        "model": model, "seed": recipe.seed,
+        "data": recipe.data.model_dump(exclude={*local, "max_file_mb", "max_row_chars"}),
+        "data_files": {split: artifacts.sha256_file(path) for split, path in local.items()}})
 
 
 def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
@@ -217,8 +220,10 @@ def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunCont
         exc.args = (f"{plan.path}: stage {config.variant_name}: {exc}",)
         raise
     seconds = time.perf_counter() - started
-    metrics = evaluate_variant(variant, plan.splits.eval, plan.recipe.data.max_length) \
-        if config.evaluate else None
+    metrics = None
+    if config.evaluate:  # a training stage may already have scored its kept checkpoint on them
+        metrics = variant.metrics or evaluate_variant(variant, plan.splits.eval,
+                                                      plan.recipe.data.max_length)
     if metrics:
         log.info("%s: eval accuracy %.4f, F1 %.4f", variant.name, metrics["accuracy"],
                  metrics["f1"])
@@ -249,7 +254,7 @@ def _manifest(plan: Plan, config: StageConfig, variant: Variant, parent: str,
         "stage_config": config.model_dump(mode="json"), "parent": parent,
         "fingerprint": fingerprints[variant.name], "parent_fingerprint": fingerprints[parent],
         "recipe": {"path": plan.path, "sha256": artifacts.sha256_json(plan.text),
-                   "text": plan.text},
+                   "text": plan.text, "resolved": plan.recipe.model_dump(mode="json")},
         "backend": variant.backend, "label_names": plan.splits.train.label_names,
         "max_length": plan.recipe.data.max_length, "eval_data": plan.splits.eval.source,
         "metrics": metrics, "stage_seconds": round(seconds, 2), **variant.extras,

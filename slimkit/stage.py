@@ -49,6 +49,7 @@ class Variant:
     manifest: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     runtime: Any = None  # a runtime already built for this variant, reused by evaluation
+    metrics: dict[str, Any] | None = None  # its scores on the eval rows, when the stage has them
 
     def save(self, folder: Path) -> None:
         """Write the model and tokenizer as a plain Hugging Face folder."""

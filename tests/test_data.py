@@ -7,7 +7,7 @@ from slimkit.data import load_splits
 from slimkit.errors import RecipeError
 from slimkit.recipe import DataConfig
 
-from .conftest import SHARED_DATA
+from .conftest import DATA
 
 
 def load(train: Path, eval_: Path | None = None, **fields):
@@ -108,11 +108,10 @@ def test_huggingface_dataset_offline_is_one_clear_line(monkeypatch, tmp_path):
     assert "cannot load Hugging Face dataset 'nyu-mll/glue'" in line and "\n" not in line
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mrpc" / "dev.tsv").is_file(), reason="no shared data")
 def test_real_glue_files_load():
-    sst2 = load(SHARED_DATA / "sst2" / "dev.tsv")
+    sst2 = load(DATA / "sst2" / "dev.tsv")
     assert len(sst2.train) == 872 and sorted(set(sst2.train.labels)) == [0, 1]
-    mrpc = load(SHARED_DATA / "mrpc" / "dev.tsv", text="#1 String", text_pair="#2 String",
+    mrpc = load(DATA / "mrpc" / "dev.tsv", text="#1 String", text_pair="#2 String",
                 label="Quality")
     assert len(mrpc.train) == 408
     assert sum(mrpc.train.labels) == 279

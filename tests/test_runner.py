@@ -9,7 +9,7 @@ import pytest
 from slimkit import artifacts
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import REPO, tiny_recipe
+from .conftest import REPO, TEACHER_STAGE, tiny_recipe
 
 TWO_STAGES = """
   - kind: finetune
@@ -146,3 +146,54 @@ def test_cli_run_prints_a_table_and_loads_with_one_call(tmp_path, sentiment_file
     variant = slimkit.load(tmp_path / "runs" / "tiny" / "teacher")
     assert variant.manifest["stage"] == "finetune"
     assert variant.predict(["the film was great", "a boring plot"]) == ["1", "0"]
+
+
+def test_a_training_stage_is_evaluated_once_when_validation_is_the_eval_rows(
+        tmp_path, sentiment_files, monkeypatch):
+    import benchmarks.evaluate
+    import compress.training
+
+    calls = {"fit": 0, "after": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(compress.training, "evaluate_model",
+                        counted("fit", compress.training.evaluate_model))
+    monkeypatch.setattr(benchmarks.evaluate, "evaluate_variant",
+                        counted("after", benchmarks.evaluate.evaluate_variant))
+    registry = build_registry()
+    stages = TEACHER_STAGE.replace("epochs: 4", "epochs: 2")
+    planned = plan(tiny_recipe(tmp_path, *sentiment_files, stages=stages), registry)
+    manifest = execute(planned, registry)[0]
+    assert calls == {"fit": 2, "after": 0}
+    best = max(manifest["training"]["history"], key=lambda h: h["accuracy"])
+    assert manifest["metrics"]["accuracy"] == best["accuracy"]
+    # the reused scores are what evaluating the saved variant gives
+    from benchmarks.evaluate import evaluate_variant
+    from slimkit.artifacts import load_variant
+
+    again = evaluate_variant(load_variant(tmp_path / "runs" / "tiny" / "teacher"),
+                             planned.splits.eval, 24)
+    assert again["accuracy"] == manifest["metrics"]["accuracy"]
+    assert again["confusion_matrix"] == manifest["metrics"]["confusion_matrix"]
+
+
+def test_with_separate_validation_rows_the_stage_evaluates_on_eval_after(
+        tmp_path, sentiment_files, monkeypatch):
+    import benchmarks.evaluate
+
+    calls = []
+    real = benchmarks.evaluate.evaluate_variant
+    monkeypatch.setattr(benchmarks.evaluate, "evaluate_variant",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    train, dev = sentiment_files
+    registry = build_registry()
+    stages = TEACHER_STAGE.replace("epochs: 4", "epochs: 1")
+    planned = plan(tiny_recipe(tmp_path, train, dev, stages=stages,
+                               extra_data=f"\n  validation: {train}"), registry)
+    execute(planned, registry)
+    assert calls == [1]

@@ -120,3 +120,17 @@ def test_publish_copies_the_report_files_under_the_recipe_name(tmp_path):
     copied = (tmp_path / "results" / "sst2-minilm.md").read_text()
     assert copied == (tmp_path / "run" / "report.md").read_text()
     assert (tmp_path / "results" / "sst2-minilm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_search_line_says_how_many_rows_it_chose_among():
+    report = synthetic_report()
+    report["rows"].append({**row("broken", "onnxruntime", 0.0, 1.0), "status": "failed",
+                           "reason": "worker exited with 1"})
+    report["skipped"] = [{"variant": "student-ov", "backend": "onnxruntime", "device": "cpu",
+                          "reason": "onnxruntime is not in benchmark.backends ['openvino']"}]
+    result = pick(report, SearchConfig(budget=1.0))
+    assert result["rows"] == {"measured": 7, "failed": 1, "skipped": 1}
+    report["search"] = result
+    text = markdown(report)
+    assert "5 deployable rows considered of 7 measured (1 failed, 1 skipped)" in text
+    assert "- student-ov on onnxruntime / cpu: onnxruntime is not in benchmark.backends" in text

@@ -4,10 +4,9 @@ import pytest
 
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import SHARED_DATA
+from .conftest import DATA
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data")]
+pytestmark = pytest.mark.slow
 
 
 def real_recipe(tmp_path, task: str, data: str, stage: str):
@@ -17,8 +16,8 @@ seed: 42
 output_dir: {tmp_path / 'runs'}
 model: minilm-l6
 data:
-  train: {SHARED_DATA / task / 'train.tsv'}
-  eval: {SHARED_DATA / task / 'dev.tsv'}
+  train: {DATA / task / 'train.tsv'}
+  eval: {DATA / task / 'dev.tsv'}
 {data}
 stages:
 {stage}""")

@@ -1,0 +1,53 @@
+"""What a benchmark block asks for is measured or listed as skipped with its reason, never dropped:
+a named variant or peer that no listed backend runs is measured on its own backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.settings import BenchmarkConfig
+from benchmarks.targets import plan_targets
+
+# variant -> (backend it was made for, extra manifest keys)
+RUN = {"teacher": ("pytorch", {}), "torch-int8": ("pytorch", {"artifact": "model.pt"}),
+       "onnx": ("onnxruntime", {}), "onnx-int8": ("onnxruntime", {}),
+       "ov": ("openvino", {}), "peer-onnx": ("onnxruntime", {}), "unnamed-ov": ("openvino", {})}
+
+
+def run_dir(tmp_path: Path) -> Path:
+    for name, (backend, extra) in RUN.items():
+        (tmp_path / name).mkdir()
+        manifest = {"variant": name, "backend": backend, "stage_config": {}, **extra}
+        (tmp_path / name / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def planned(tmp_path: Path, **settings) -> tuple[set[str], dict[str, str]]:
+    cfg = BenchmarkConfig(devices=["cpu"], **settings)
+    targets, skipped = plan_targets(run_dir(tmp_path), cfg)
+    return {t.key for t in targets}, {f"{s.variant}/{s.backend}/{s.device}": s.reason
+                                      for s in skipped}
+
+
+def test_named_variants_and_peers_run_on_their_own_backend_when_none_listed_runs_them(tmp_path):
+    measured, skipped = planned(tmp_path, backends=["pytorch"],
+                                variants=["torch-int8", "onnx-int8", "ov"], peers=["peer-onnx"])
+    assert measured == {"teacher/pytorch/cpu", "torch-int8/pytorch/cpu", "onnx-int8/onnxruntime/cpu",
+                        "ov/openvino/cpu", "peer-onnx/onnxruntime/cpu"}
+    # every other backend of a named variant is reported, with why
+    assert skipped == {
+        "teacher/onnxruntime/cpu": "onnxruntime is not in benchmark.backends ['pytorch']",
+        "teacher/openvino/cpu": "openvino is not in benchmark.backends ['pytorch']",
+        "onnx-int8/openvino/cpu": "openvino is not in benchmark.backends ['pytorch']",
+        "peer-onnx/openvino/cpu": "openvino is not in benchmark.backends ['pytorch']"}
+
+
+def test_without_a_variant_list_every_variant_is_measured_or_skipped(tmp_path):
+    measured, skipped = planned(tmp_path, backends=["onnxruntime"])
+    assert measured == {"teacher/pytorch/cpu", "teacher/onnxruntime/cpu", "onnx/onnxruntime/cpu",
+                        "onnx-int8/onnxruntime/cpu", "peer-onnx/onnxruntime/cpu"}
+    for key in ("torch-int8/pytorch/cpu", "ov/openvino/cpu", "unnamed-ov/openvino/cpu",
+                "onnx/openvino/cpu"):
+        assert skipped[key].endswith("is not in benchmark.backends ['onnxruntime']"), key
+    assert measured.isdisjoint(skipped)
