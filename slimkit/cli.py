@@ -178,6 +178,7 @@ def _bench(args: argparse.Namespace) -> int:
     from benchmarks.report import MARKDOWN
     from benchmarks.settings import BenchmarkConfig
     from slimkit.recipe import load_recipe, parse_model
+    from slimkit.run_lock import run_lock
 
     settings: dict[str, Any] = {}
     if args.recipe:
@@ -190,8 +191,10 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = parse_model(BenchmarkConfig, settings, file=args.recipe or "slimkit bench",
                       prefix="benchmark" if args.recipe else "")
     out = Path(args.out or args.run_dir)
-    bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet,
-          extra={"command": shlex.join(["slimkit", *args.argv])})
+    command = shlex.join(["slimkit", *args.argv])
+    with run_lock(out, command):
+        bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet,
+              extra={"command": command})
     print((out / MARKDOWN).read_text(encoding="utf-8"))
     return 0
 

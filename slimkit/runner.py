@@ -17,6 +17,7 @@ from slimkit.data import Splits, load_splits
 from slimkit.errors import RecipeError, SlimkitError
 from slimkit.models import read_model_config
 from slimkit.recipe import Recipe, load_recipe, parse_model
+from slimkit.run_lock import run_lock
 from slimkit.stage import Registry, RunContext, StageConfig, Variant
 
 log = logging.getLogger(__name__)
@@ -141,9 +142,24 @@ def _base_fingerprint(plan: Plan) -> str:
 def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
             force: bool = False) -> list[dict[str, Any]]:
     """Run every stage whose variant is missing or stale; return each variant's manifest."""
+    run_dir = Path(out_dir or plan.recipe.output_dir) / plan.recipe.name
+    if not _is_main_launch_process():
+        return _execute(plan, registry, run_dir, force)
+    with run_lock(run_dir, command=f"slimkit run {plan.path}"):
+        return _execute(plan, registry, run_dir, force)
+
+
+def _is_main_launch_process() -> bool:
+    """False in the other processes of ``accelerate launch`` / ``torch.distributed.run``: only
+    the main one holds the folder's lock (without importing torch.distributed to ask)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list[dict[str, Any]]:
     recipe = plan.recipe
     _set_threads(recipe.threads)
-    run_dir = Path(out_dir or recipe.output_dir) / recipe.name
     artifacts.remove_stale_temporaries(run_dir)
     memory: dict[str, Variant] = {}
     fingerprints = {BASE: _base_fingerprint(plan)}

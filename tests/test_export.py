@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import slimkit
+from slimkit.run_lock import LOCK
 from slimkit.runner import build_registry, execute, plan
 
 from .conftest import ARCHITECTURES, TEACHER_STAGE, tiny_recipe
@@ -120,7 +121,7 @@ def test_a_tolerance_too_tight_fails_the_stage_and_writes_nothing(tmp_path, sent
     assert out.returncode == 1
     assert f"{recipe}: stage onnx: onnx export: max |logit difference|" in out.stderr
     assert "exceeds the tolerance 1e-12 (raise the stage's atol" in out.stderr
-    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ["teacher"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [LOCK, "teacher"]
 
 
 def test_quantizing_for_the_wrong_backend_is_one_line(tmp_path, sentiment_files):

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from slimkit import artifacts
+from slimkit.run_lock import LOCK
 from slimkit.runner import build_registry, execute, plan
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe
@@ -82,7 +83,7 @@ def test_interrupted_run_keeps_finished_stages_and_redoes_the_unfinished(
         with pytest.raises(KeyboardInterrupt):
             run(recipe)
     run_dir = tmp_path / "runs" / "tiny"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["teacher"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK, "teacher"]
     teacher_created = artifacts.read_manifest(run_dir / "teacher")["created"]
 
     caplog.set_level("INFO")
