@@ -46,6 +46,8 @@ class DistillConfig(TrainingConfig):
 
 
 class Distill(Stage[DistillConfig]):
+    distributed = True
+
     def check(self, model_config: dict[str, Any], recipe: Recipe) -> None:
         depth = config_value(model_config, "num_hidden_layers", "n_layers", default=12)
         layers = self.config.layers

@@ -14,12 +14,10 @@ from slimkit.stage import Variant
 
 def build_student(parent: Variant, cfg: Any, seed: int) -> tuple[Any, list[int] | None]:
     """(student model, the parent layers it kept, or None when it came from elsewhere)."""
-    if cfg.student:
-        from transformers import AutoModelForSequenceClassification
+    if cfg.student:  # slimkit's installed classes, never code from the student's folder
+        from slimkit.safe_load import load_classifier
 
-        student = AutoModelForSequenceClassification.from_pretrained(
-            cfg.student, num_labels=parent.model.config.num_labels, trust_remote_code=True)
-        return student, None
+        return load_classifier(cfg.student, num_labels=parent.model.config.num_labels), None
     student = copy_model(parent.model)
     depth = student.config.num_hidden_layers
     kept = list(range(depth)) if cfg.layers == "all" else \

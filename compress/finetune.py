@@ -19,6 +19,8 @@ class FinetuneConfig(TrainingConfig):
 
 
 class Finetune(Stage[FinetuneConfig]):
+    distributed = True
+
     def check(self, model_config: dict[str, Any], recipe: Recipe) -> None:
         positions = config_value(model_config, "max_position_embeddings", default=None)
         if positions is not None and recipe.data.max_length > positions:

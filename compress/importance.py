@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from compress import pruned_modeling as pm
+from slimkit import pruned_modeling as pm
 from slimkit.batching import collate, encode, length_grouped_batches
 from slimkit.data import Dataset
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from compress import pruned_modeling as pm
+from slimkit import pruned_modeling as pm
 from slimkit.errors import RecipeError
 from slimkit.models import config_value
 from slimkit.recipe import Recipe

@@ -50,10 +50,13 @@ def pytorch(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Varian
     if cfg.mode in ("fp16", "bf16"):
         model = model.to(torch.float16 if cfg.mode == "fp16" else torch.bfloat16)
         return Variant(name="", model=model, tokenizer=parent.tokenizer)
+    from slimkit.safe_load import INT8_FILE, INT8_SCHEME, save_int8
+
     quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    path = scratch / "pytorch_model_int8.pt"
-    torch.save(quantized, path)
-    variant = FileVariant("", parent.tokenizer, parent.model.config, {path.name: path}, "pytorch")
+    path = scratch / INT8_FILE
+    save_int8(quantized, path)  # tensors only: loading it never unpickles (slimkit.safe_load)
+    variant = FileVariant("", parent.tokenizer, parent.model.config, {path.name: path}, "pytorch",
+                          int8_format=INT8_SCHEME)
     variant.model = quantized
     return variant
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from compress import pruned_modeling as pm
+from slimkit import pruned_modeling as pm
 from slimkit.stage import Variant
 
 MODELING_FILE = "slimkit_pruned.py"

@@ -120,10 +120,14 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
     rng = random.Random(seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     encoded = encode(training_rows(train, cfg.max_train_samples, seed), tokenizer, max_length)
-    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
+    # the scheduler counts every process's steps (accelerate steps it once per process); each
+    # process takes its share of the batches, and counts, evaluates and reports its own steps
+    all_steps = math.ceil(len(encoded) / cfg.batch_size) * cfg.epochs
+    steps_per_epoch = math.ceil(math.ceil(len(encoded) / cfg.batch_size) / accelerator.num_processes)
     total = steps_per_epoch * cfg.epochs
     optimizer = _optimizer(model, cfg)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * all_steps),
+                                                all_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     eval_at, result, best_state, stale = _eval_steps(steps_per_epoch, cfg), FitResult(), None, 0
     start, step = time.perf_counter(), 0
@@ -149,8 +153,7 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
             if step not in eval_at:
                 continue
             unwrapped = accelerator.unwrap_model(model)
-            scores = evaluate_model(unwrapped, tokenizer, validation, max_length,
-                                    cfg.eval_batch_size, progress=False)
+            scores = _evaluate_once(accelerator, unwrapped, tokenizer, validation, max_length, cfg)
             value = scores[cfg.metric]
             result.history.append({"epoch": epoch + 1, "step": step, "train_loss": running / max(
                 1, step - epoch * steps_per_epoch), "accuracy": scores["accuracy"], "f1": scores["f1"]})
@@ -176,6 +179,19 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
     model.eval()
     result.steps, result.seconds = step, time.perf_counter() - start
     return result
+
+
+def _evaluate_once(accelerator: Any, model: Any, tokenizer: Any, validation: Dataset,
+                   max_length: int, cfg: TrainingConfig) -> dict[str, Any]:
+    """The main process scores the checkpoint; every process gets the same scores, so all keep
+    the same best checkpoint and stop early together."""
+    from accelerate.utils import broadcast_object_list
+
+    scores = evaluate_model(model, tokenizer, validation, max_length, cfg.eval_batch_size,
+                            progress=False) if accelerator.is_main_process else None
+    if accelerator.num_processes > 1:
+        scores = broadcast_object_list([scores])[0]
+    return scores
 
 
 def _batches(encoded: Encoded, cfg: TrainingConfig, rng: random.Random) -> list[list[int]]:

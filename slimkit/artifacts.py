@@ -122,8 +122,9 @@ def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
                               fix="re-run the recipe to rebuild this variant")
 
 
-def load_variant(path: str | Path, *, verify: bool = False) -> Variant:
-    """Open a finished variant folder: model, tokenizer and manifest."""
+def load_variant(path: str | Path, *, verify: bool = True) -> Variant:
+    """Open a finished variant folder: model, tokenizer and manifest. Its files are checked against
+    the manifest's checksums first, and nothing in the folder is executed (slimkit.safe_load)."""
     folder = Path(path)
     manifest = read_manifest(folder)
     if manifest is None:
@@ -131,21 +132,24 @@ def load_variant(path: str | Path, *, verify: bool = False) -> Variant:
                           fix="point to runs/<recipe>/<variant>")
     if verify:
         verify_checksums(folder, manifest)
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    from slimkit import safe_load
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     name, backend = manifest.get("variant", folder.name), manifest.get("backend", "pytorch")
-    custom = bool(manifest.get("custom_code"))  # pruned shapes load through the folder's file
-    if manifest.get("artifact"):
-        config = AutoConfig.from_pretrained(folder, trust_remote_code=custom)
-        variant = FileVariant(name, tokenizer, config, {manifest["artifact"]: folder / manifest["artifact"]},
-                              backend, manifest.get("backend_options"))
-        variant.path, variant.manifest = folder, manifest
-        if backend == "pytorch":  # a quantized module, pickled whole
-            import torch
-
-            variant.model = torch.load(variant.artifact, weights_only=False).eval()
-        return variant
-    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=custom)
-    return Variant(name=name, model=model.eval(), tokenizer=tokenizer, path=folder,
-                   backend=backend, manifest=manifest)
+    if not manifest.get("artifact"):
+        model = safe_load.load_classifier(folder)
+        return Variant(name=name, model=model.eval(), tokenizer=tokenizer, path=folder,
+                       backend=backend, manifest=manifest)
+    config = safe_load.classifier_config(folder)
+    variant = FileVariant(name, tokenizer, config, {manifest["artifact"]: folder / manifest["artifact"]},
+                          backend, manifest.get("backend_options"))
+    variant.path, variant.manifest = folder, manifest
+    if backend == "pytorch":
+        if manifest["artifact"] != safe_load.INT8_FILE:
+            raise RecipeError(f"{folder} holds a pickled model ({manifest['artifact']}), which slimkit "
+                              "no longer loads: unpickling can run any code",
+                              fix="re-run the recipe to rebuild this variant as safetensors")
+        variant.model = safe_load.load_int8(folder, config)
+    return variant

@@ -75,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full disk, a read-only or missing output folder: where, and why
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc} (free space or choose a writable --out; "
+              "finished variants are kept)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run again to resume" if args.command == "run"
               else f"interrupted: slimkit {args.command} writes its results only when it finishes",
@@ -83,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Third-party messages that tell a slimkit user nothing they can act on; --debug shows them.
-_QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "onnxscript", "nncf",
-                  "neural_compressor", "optimum", "transformers.modeling_utils")
+_QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "onnxscript", "nncf", "neural_compressor",
+                  "optimum", "transformers")
 _QUIET_WARNINGS = (r".*(pytree|torch\.compile|TorchScript|deprecated|Deprecat).*",)
+_QUIET_MODULES = r"(torch|torchao|transformers|optimum|nncf|onnxscript|onnxruntime|accelerate|" \
+                 r"neural_compressor)(\.|$)"
 
 
 def _configure_output(args: argparse.Namespace) -> None:
@@ -95,15 +104,21 @@ def _configure_output(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # in a multi-process launch the other processes repeat the main one's lines: warnings only
+    from slimkit.launch import is_main_launch_process
+
+    quiet = args.quiet or not is_main_launch_process()
     for ours in ("slimkit", "compress", "export", "benchmarks"):
-        logging.getLogger(ours).setLevel(logging.WARNING if args.quiet else logging.INFO)
+        logging.getLogger(ours).setLevel(logging.WARNING if quiet else logging.INFO)
     if args.debug:
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards" per save
+    os.environ.setdefault("TORCH_LOGS", "-onnx")  # torch resets its loggers' levels on import
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     for pattern in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
+    warnings.filterwarnings("ignore", module=_QUIET_MODULES)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from slimkit import artifacts
 from slimkit.data import Splits, load_splits
 from slimkit.errors import RecipeError, SlimkitError
+from slimkit.launch import is_main_launch_process, launch_state, set_threads
 from slimkit.models import read_model_config
 from slimkit.recipe import Recipe, load_recipe, parse_model
 from slimkit.run_lock import run_lock
@@ -143,24 +144,17 @@ def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
             force: bool = False) -> list[dict[str, Any]]:
     """Run every stage whose variant is missing or stale; return each variant's manifest."""
     run_dir = Path(out_dir or plan.recipe.output_dir) / plan.recipe.name
-    if not _is_main_launch_process():
+    if not is_main_launch_process():
         return _execute(plan, registry, run_dir, force)
     with run_lock(run_dir, command=f"slimkit run {plan.path}"):
         return _execute(plan, registry, run_dir, force)
 
 
-def _is_main_launch_process() -> bool:
-    """False in the other processes of ``accelerate launch`` / ``torch.distributed.run``: only
-    the main one holds the folder's lock (without importing torch.distributed to ask)."""
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
-
-
 def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list[dict[str, Any]]:
-    recipe = plan.recipe
-    _set_threads(recipe.threads)
-    artifacts.remove_stale_temporaries(run_dir)
+    recipe, main = plan.recipe, launch_state().is_main_process
+    set_threads(recipe.threads)
+    if main:  # the others must not touch the main process's temporary folders
+        artifacts.remove_stale_temporaries(run_dir)
     memory: dict[str, Variant] = {}
     fingerprints = {BASE: _base_fingerprint(plan)}
     ctx = RunContext(recipe=recipe, recipe_path=plan.path, train=plan.splits.train,
@@ -171,7 +165,10 @@ def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list
     try:
         _run_all(plan, registry, ctx, run_dir, fingerprints, manifests, force)
     finally:
-        artifacts.remove_stale_temporaries(run_dir)
+        if main:
+            artifacts.remove_stale_temporaries(run_dir)
+    if not main:
+        return manifests
     artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
     if recipe.benchmark is not None:
         _benchmark(recipe, run_dir, manifests, force, command=f"slimkit run {plan.path}")
@@ -181,12 +178,10 @@ def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list
 def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], force: bool,
                command: str) -> None:
     """The recipe's benchmark block, redone only when a variant or the settings changed."""
-    from accelerate import PartialState
-
     from benchmarks.harness import bench
     from benchmarks.report import REPORT
 
-    if not PartialState().is_main_process:
+    if not launch_state().is_main_process:
         return
     settings = recipe.benchmark.model_dump(mode="json", exclude={"publish"})  # where, not what
     fingerprint = artifacts.sha256_json({"benchmark": settings,
@@ -225,17 +220,35 @@ def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
 
 def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunContext,
                parent: str, folder: Path, fingerprints: dict[str, str]) -> dict[str, Any]:
+    """Run, evaluate and write one stage. Under a multi-process launch only the main process
+    evaluates and writes; a stage that is not distributed runs there alone, the others wait."""
+    state, stage = launch_state(), registry.build(config)
+    if state.is_main_process or stage.distributed:
+        variant = _run_and_write(plan, stage, config, ctx, parent, folder, fingerprints,
+                                 main=state.is_main_process)
+    state.wait_for_everyone()
+    manifest = artifacts.read_manifest(folder) or {}
+    if state.is_main_process or stage.distributed:
+        variant.manifest, variant.path = manifest, folder
+        ctx.variants[variant.name] = variant
+    return manifest
+
+
+def _run_and_write(plan: Plan, stage: Any, config: StageConfig, ctx: RunContext, parent: str,
+                   folder: Path, fingerprints: dict[str, str], *, main: bool) -> Variant:
     from benchmarks.evaluate import evaluate_variant
 
     started = time.perf_counter()
     try:
-        variant = registry.build(config).run(ctx.variant(parent), ctx)
+        variant = stage.run(ctx.variant(parent), ctx)
     except RecipeError:
         raise
     except SlimkitError as exc:  # name the failing stage; keep the error's type
         exc.args = (f"{plan.path}: stage {config.variant_name}: {exc}",)
         raise
     seconds = time.perf_counter() - started
+    if not main:
+        return variant
     metrics = None
     if config.evaluate:  # a training stage may already have scored its kept checkpoint on them
         metrics = variant.metrics or evaluate_variant(variant, plan.splits.eval,
@@ -248,17 +261,8 @@ def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunCont
         variant.save(tmp)
         return _manifest(plan, config, variant, parent, fingerprints, metrics, seconds, tmp)
 
-    # under `accelerate launch` every process runs the stage; the main one writes the folder
-    from accelerate import PartialState
-
-    state = PartialState()
-    if state.is_main_process:
-        artifacts.write_variant(folder, fill)
-    state.wait_for_everyone()
-    variant.manifest = artifacts.read_manifest(folder) or {}
-    variant.path = folder
-    ctx.variants[variant.name] = variant
-    return variant.manifest
+    artifacts.write_variant(folder, fill)
+    return variant
 
 
 def _manifest(plan: Plan, config: StageConfig, variant: Variant, parent: str,
@@ -292,13 +296,6 @@ def _resolve(name: str, plan: Plan, run_dir: Path, memory: dict[str, Variant]) -
         else:
             memory[name] = artifacts.load_variant(run_dir / name)
     return memory[name]
-
-
-def _set_threads(threads: int | None) -> None:
-    import psutil
-    import torch
-
-    torch.set_num_threads(threads or psutil.cpu_count(logical=False) or 1)
 
 
 def _summary(manifests: list[dict[str, Any]]) -> dict[str, Any]:

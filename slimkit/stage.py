@@ -140,6 +140,10 @@ class RunContext:
 class Stage(Generic[ConfigT]):
     """A stage: ``check`` runs at validate time from the model's config alone, ``run`` does the work."""
 
+    # Under a multi-process launch a distributed stage (training) runs in every process, each on
+    # its share of the batches; any other stage runs in the main process while the others wait.
+    distributed: ClassVar[bool] = False
+
     def __init__(self, config: ConfigT) -> None:
         self.config = config
 

@@ -244,39 +244,27 @@ def test_bench_of_an_empty_folder_is_one_line(tmp_path):
     assert out.returncode == 2 and "holds no finished variants" in out.stderr
 
 
-SLOW_MODELING = '''import time
-
-from transformers import BertConfig, BertForSequenceClassification
-
-FACTOR = {factor}  # extra time as a share of the real forward's time
-
-
-class SlowConfig(BertConfig):
-    model_type = "bert"
-
-
-class SlowBert(BertForSequenceClassification):
-    config_class = SlowConfig
-
-    def forward(self, *args, **kwargs):
-        start = time.perf_counter()
-        out = super().forward(*args, **kwargs)
-        time.sleep(FACTOR * (time.perf_counter() - start))
-        return out
-'''
-
-
 def plant_slowdown(source: Path, target: Path, factor: float) -> None:
-    """A copy of a BERT variant whose forward sleeps ``factor`` times its own duration."""
+    """A copy of a BERT variant with ``1 + factor`` times its layers (copies of its own): about
+    ``1 + factor`` times the work per call. Plain weights, so slimkit loads it without code."""
+    import copy
+
+    from torch import nn
+
+    from slimkit import artifacts
+
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target)
-    (target / "slow_modeling.py").write_text(SLOW_MODELING.format(factor=factor))
-    config = json.loads((target / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "slow_modeling.SlowConfig",
-                          "AutoModelForSequenceClassification": "slow_modeling.SlowBert"}
-    (target / "config.json").write_text(json.dumps(config))
-    manifest = json.loads((target / "manifest.json").read_text())
-    manifest.update(variant=target.name, custom_code=True, fingerprint=f"slow-{factor}")
+    variant = artifacts.load_variant(source)
+    model = variant.model
+    layers = list(model.bert.encoder.layer)
+    extra = [copy.deepcopy(layer) for layer in layers[: round(factor * len(layers))]]
+    model.bert.encoder.layer = nn.ModuleList(layers + extra)
+    model.config.num_hidden_layers = len(model.bert.encoder.layer)
+    model.save_pretrained(target)
+    variant.tokenizer.save_pretrained(target)
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest.update(variant=target.name, fingerprint=f"slow-{factor}",
+                    files=artifacts.checksums(target))
     (target / "manifest.json").write_text(json.dumps(manifest))
 
 

@@ -50,11 +50,15 @@ def test_a_run_logged_to_a_file_has_no_bars_or_library_noise(tmp_path, sentiment
   - kind: quantize
     name: teacher-int8
     mode: dynamic-int8
+  - kind: onnx
+    name: teacher-onnx
+    parent: teacher
 """)
     out = run_cli("run", str(recipe), cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "\r" not in out.stderr and "it/s" not in out.stderr
-    for noise in ("pytree", "torch.compile", "Writing model shards", "torchao"):
+    for noise in ("pytree", "torch.compile", "Writing model shards", "torchao", "torchvision",
+                  "UserWarning", "Warning:"):
         assert noise not in out.stderr, out.stderr
     assert "teacher-int8: eval accuracy" in out.stderr  # our own INFO lines stay
     quiet = run_cli("-q", "run", str(recipe), "--force", cwd=REPO)

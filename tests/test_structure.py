@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress import pruned_modeling as pm
+from slimkit import pruned_modeling as pm
 from slimkit.models import load_base
 from slimkit.runner import build_registry, plan
 from slimkit.stage import RunContext, Variant

@@ -1,0 +1,32 @@
+"""This process's place in a multi-process launch (``torch.distributed.run``, ``accelerate
+launch``): which one is the main process, and how many threads each gets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def launch_state() -> Any:
+    """This process's place in a multi-process launch (one process without one). Made first with
+    ``cpu=True`` when there is no CUDA, so that ``torch.distributed.run`` on CPUs is seen as gloo
+    processes (accelerate's state is shared, and fixed by whoever creates it first)."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def is_main_launch_process() -> bool:
+    """False in the other processes of ``accelerate launch`` / ``torch.distributed.run``: only
+    the main one holds the folder's lock (without importing torch.distributed to ask)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def set_threads(threads: int | None) -> None:
+    """The recipe's threads, else the physical cores shared by this machine's launched processes."""
+    import psutil
+    import torch
+
+    here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(threads or max(1, (psutil.cpu_count(logical=False) or 1) // here))
