@@ -95,22 +95,30 @@ def test_a_run_killed_at_each_step_resumes_to_the_same_metrics(recipe, uninterru
     assert not list(run_dir.glob(".*.tmp-*"))
 
 
+FULL_DISK = """
+import sys
+from slimkit.cli import main
+from slimkit.stage import Variant
+
+def full(self, folder):  # the disk fills (or turns read-only) while the model is written
+    (folder / "model.safetensors").write_bytes(b"partial")
+    raise OSError({code}, {text!r}, str(folder / "model.safetensors"))
+
+Variant.save = full
+sys.exit(main(["-q", "run", {recipe!r}]))
+"""
+
+
 @pytest.mark.parametrize("code, text", [(errno.ENOSPC, "No space left on device"),
                                         (errno.EROFS, "Read-only file system")])
 def test_a_full_or_read_only_disk_is_one_line_naming_the_path_and_leaves_nothing_half_written(
-        tmp_path, sentiment_files, monkeypatch, capsys, code, text):
-    from slimkit.cli import main
-    from slimkit.stage import Variant
-
-    def full(self, folder):  # the disk fills (or turns read-only) while the model is written
-        (folder / "model.safetensors").write_bytes(b"partial")
-        raise OSError(code, text, str(folder / "model.safetensors"))
-
-    monkeypatch.setattr(Variant, "save", full)
+        tmp_path, sentiment_files, code, text):
     recipe = tiny_recipe(tmp_path, *sentiment_files,
                          stages=TEACHER_STAGE.replace("epochs: 4", "epochs: 1"))
-    assert main(["-q", "run", str(recipe)]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"model.safetensors: {text}" in err, err
+    script = FULL_DISK.format(code=code, text=text, recipe=str(recipe))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                         timeout=600)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.count("\n") == 1 and f"model.safetensors: {text}" in out.stderr, out.stderr
     run_dir = tmp_path / "runs" / "tiny"
     assert sorted(p.name for p in run_dir.iterdir()) == [".slimkit.lock"]
