@@ -36,7 +36,7 @@ class LogProgress:
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
         self.shown, self.every, self.count, self.postfix = shown, every, 0, ""
         self.last = time.monotonic()
-        self.reported = False
+        self.reported = 0  # the count last written to the log
 
     def __iter__(self) -> Iterator[Any]:
         for item in self.iterable or ():
@@ -53,7 +53,7 @@ class LogProgress:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def close(self) -> None:
-        if self.shown and self.reported and self.count:
+        if self.shown and self.reported and self.count != self.reported:
             self._report()
         self.shown = False
 
@@ -62,4 +62,4 @@ class LogProgress:
         of = f"/{self.total}" if self.total else ""
         extra = f", {self.postfix}" if self.postfix else ""
         log.info("%s: %d%s %s%s%s", self.desc, self.count, of, self.unit, share, extra)
-        self.last, self.reported = time.monotonic(), True
+        self.last, self.reported = time.monotonic(), self.count
