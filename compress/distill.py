@@ -59,16 +59,16 @@ class Distill(Stage[DistillConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
         from compress.distill_loss import DistillLoss, build_student
         from compress.structure import StructuredVariant, parameters
-        from compress.training import fit, scores_on_eval, training_rows
+        from compress.training import fit, scores_on_eval
 
         teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
         student, kept = build_student(parent, self.config, ctx.seed)
         loss = DistillLoss(teacher.model, student, self.config)
         if self.config.cache_teacher_logits:
-            rows = training_rows(ctx.train, self.config.max_train_samples, ctx.seed)
-            loss.cache_logits(teacher.tokenizer, rows, ctx.recipe.data.max_length)
+            loss.cache_logits(teacher.tokenizer, ctx.train, ctx.recipe.data.max_length, ctx.seed)
         result = fit(student, parent.tokenizer, ctx.train, ctx.validation, self.config,
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
+        teacher.model.cpu()  # the loss ran it beside the student (on CUDA where there is one)
         return StructuredVariant(
             name=self.config.variant_name, model=student, tokenizer=parent.tokenizer,
             metrics=scores_on_eval(result, ctx.validation, ctx.eval),

@@ -44,9 +44,13 @@ class DistillLoss:
                               f"{_width(student)} vs teacher {_width(teacher)}", field="gamma",
                               fix="set gamma: 0 for a student of another width")
 
-    def cache_logits(self, tokenizer: Any, rows: Any, max_length: int) -> None:
+    def cache_logits(self, tokenizer: Any, train: Any, max_length: int, seed: int) -> None:
+        """The teacher's logits for the rows ``fit`` trains on, in its row order (the row_ids
+        it passes index them): the same seeded subset of ``train``."""
+        from compress.training import training_rows
         from slimkit.inference import predict_logits
 
+        rows = training_rows(train, self.cfg.max_train_samples, seed)
         self.cached = torch.from_numpy(predict_logits(self.teacher, tokenizer, rows, max_length))
 
     def __call__(self, student: Any, batch: dict[str, Any], row_ids: torch.Tensor) -> torch.Tensor:

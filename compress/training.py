@@ -176,7 +176,7 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
     model = accelerator.unwrap_model(model)
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
+    model.cpu().eval()  # trained on CUDA where there is one; the stages after it work on CPU
     result.steps, result.seconds = step, time.perf_counter() - start
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,16 @@ def write_tsv(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
+def write_sentiment_files(folder: Path) -> tuple[Path, Path]:
+    """(train.tsv, dev.tsv) in ``folder``: the same bytes every time, so runs resume across tests."""
+    train = write_tsv(folder / "train.tsv", sentiment_rows(320, seed=1))
+    dev = write_tsv(folder / "dev.tsv", sentiment_rows(80, seed=2))
+    return train, dev
+
+
 @pytest.fixture
 def sentiment_files(tmp_path: Path) -> tuple[Path, Path]:
-    train = write_tsv(tmp_path / "train.tsv", sentiment_rows(320, seed=1))
-    dev = write_tsv(tmp_path / "dev.tsv", sentiment_rows(80, seed=2))
-    return train, dev
+    return write_sentiment_files(tmp_path)
 
 
 # the tiny teacher most tests start from, as a recipe's stages text (others are appended to it)
@@ -70,11 +76,31 @@ TEACHER_STAGE = """
 """
 
 
+def schedule(architecture: str) -> tuple[int, str]:
+    """(epochs, learning rate) that take a tiny random model of the family past chance: ALBERT's
+    one shared layer and RoBERTa with its own byte-level BPE need longer before they leave it."""
+    return {"albert": (8, "2.0e-3"), "roberta": (6, "3.0e-3")}.get(architecture, (4, "3.0e-3"))
+
+
+# family -> its own tokenizer's folder (tests/family_tokenizers.py), built once a session
+FAMILY_TOKENIZERS: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _family_tokenizers(tmp_path_factory):
+    from .family_tokenizers import FAMILIES, build
+
+    corpus = [text for text, _ in sentiment_rows(400, seed=9)]
+    root = tmp_path_factory.mktemp("tokenizers")
+    FAMILY_TOKENIZERS.update({family: build(family, corpus, root / family) for family in FAMILIES})
+
+
 def tiny_recipe(tmp_path: Path, train: Path, dev: Path, architecture: str = "bert",
                 stages: str | None = None, extra_data: str = "") -> Path:
     shape = "".join(f"\n  {k}: {v}" for k, v in TINY_SHAPES[architecture].items())
-    # ALBERT's one shared layer needs a few epochs before it leaves chance from a random init
-    epochs, rate = (8, "2.0e-3") if architecture == "albert" else (4, "3.0e-3")
+    if architecture in FAMILY_TOKENIZERS:
+        shape += f"\n  tokenizer: {FAMILY_TOKENIZERS[architecture]}"
+    epochs, rate = schedule(architecture)
     stages = stages or f"""
   - kind: finetune
     name: teacher
@@ -97,10 +123,30 @@ stages:{stages}"""
     return path
 
 
+@pytest.fixture(scope="session")
+def trained_teacher(tmp_path_factory) -> Path:
+    """The default tiny BERT teacher (``tiny_recipe`` with TEACHER_STAGE), trained once a session."""
+    from slimkit.runner import build_registry, execute, plan
+
+    root = tmp_path_factory.mktemp("teacher")
+    registry = build_registry()
+    recipe = tiny_recipe(root, *write_sentiment_files(root), stages=TEACHER_STAGE)
+    execute(plan(recipe, registry), registry)
+    return root / "runs" / "tiny" / "teacher"
+
+
+@pytest.fixture
+def with_teacher(tmp_path: Path, trained_teacher: Path) -> Path:
+    """tmp_path/runs/tiny seeded with the trained teacher: a ``tiny_recipe`` whose stages start
+    with TEACHER_STAGE resumes past it (same data bytes, same settings, same fingerprint)."""
+    shutil.copytree(trained_teacher, tmp_path / "runs" / "tiny" / "teacher")
+    return tmp_path / "runs" / "tiny" / "teacher"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_files_left_in_the_repo():
     """Fail the run if a test writes into the working tree."""
-    ignored = {".venv", ".git", ".pytest_cache", ".ruff_cache", "__pycache__"}
+    ignored = {".venv", ".git", ".pytest_cache", ".ruff_cache", "__pycache__", "mutants"}
 
     def snapshot() -> set[str]:
         found = set()

@@ -6,6 +6,11 @@ from slimkit.runner import build_registry, execute, plan
 
 from .conftest import ARCHITECTURES, tiny_recipe
 
+# the tokenizer each family's checkpoints ship (BERT's WordPiece is MiniLM's, installed)
+TOKENIZER = {"bert": "BertTokenizer", "distilbert": "BertTokenizer", "electra": "BertTokenizer",
+             "roberta": "RobertaTokenizer", "xlm-roberta": "XLMRobertaTokenizer",
+             "albert": "AlbertTokenizer", "deberta-v2": "DebertaV2Tokenizer"}
+
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_finetune_learns_and_the_folder_loads_without_slimkit(tmp_path, sentiment_files,
@@ -23,6 +28,8 @@ def test_finetune_learns_and_the_folder_loads_without_slimkit(tmp_path, sentimen
     model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert model.config.model_type == architecture
+    assert type(tokenizer).__name__ == TOKENIZER[architecture]
+    assert model.config.vocab_size == len(tokenizer)
     assert model.config.id2label == {0: "0", 1: "1"}
     batch = tokenizer(["the film was great", "a boring plot"], padding=True,
                       return_tensors="pt")

@@ -10,7 +10,8 @@ from benchmarks.settings import BenchmarkConfig
 from benchmarks.targets import plan_targets
 
 # variant -> (backend it was made for, extra manifest keys)
-RUN = {"teacher": ("pytorch", {}), "torch-int8": ("pytorch", {"artifact": "model.pt"}),
+RUN = {"teacher": ("pytorch", {}), "torch-int8": ("pytorch", {"artifact": "model_int8.safetensors",
+                                                         "stage_config": {"mode": "dynamic-int8"}}),
        "onnx": ("onnxruntime", {}), "onnx-int8": ("onnxruntime", {}),
        "ov": ("openvino", {}), "peer-onnx": ("onnxruntime", {}), "unnamed-ov": ("openvino", {})}
 
@@ -51,3 +52,25 @@ def test_without_a_variant_list_every_variant_is_measured_or_skipped(tmp_path):
                 "onnx/openvino/cpu"):
         assert skipped[key].endswith("is not in benchmark.backends ['onnxruntime']"), key
     assert measured.isdisjoint(skipped)
+
+
+def test_cuda_rows_are_planned_the_same_on_any_machine(tmp_path, monkeypatch):
+    """Whether CUDA exists is one function; both answers are planned here on every machine."""
+    from benchmarks import targets
+
+    folder = run_dir(tmp_path)
+    cfg = BenchmarkConfig(devices=["cpu", "cuda"], backends=["pytorch", "openvino"],
+                          variants=["torch-int8", "ov"])
+    monkeypatch.setattr(targets, "cuda_problem", lambda: "no CUDA here")
+    measured, skipped = targets.plan_targets(folder, cfg)
+    cpu_rows = {"teacher/pytorch/cpu", "teacher/openvino/cpu", "torch-int8/pytorch/cpu",
+                "ov/openvino/cpu"}
+    assert {t.key for t in measured} == cpu_rows
+    assert [(s.variant, s.backend, s.device, s.reason) for s in skipped
+            if s.device == "cuda"] == [("*", "*", "cuda", "no CUDA here")]
+    monkeypatch.setattr(targets, "cuda_problem", lambda: None)
+    measured, skipped = targets.plan_targets(folder, cfg)
+    assert {t.key for t in measured} == cpu_rows | {"teacher/pytorch/cuda"}
+    reasons = {f"{s.variant}/{s.backend}/{s.device}": s.reason for s in skipped}
+    assert reasons["torch-int8/pytorch/cuda"] == "dynamic INT8 kernels of PyTorch / INC run on CPU only"
+    assert reasons["ov/openvino/cuda"] == "OpenVINO targets Intel devices, not CUDA"

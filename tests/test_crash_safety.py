@@ -55,11 +55,10 @@ def finished(run_dir: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
-    from .conftest import sentiment_rows, write_tsv
+    from .conftest import write_sentiment_files
 
     tmp = tmp_path_factory.mktemp("crash")
-    train = write_tsv(tmp / "train.tsv", sentiment_rows(320, seed=1))
-    dev = write_tsv(tmp / "dev.tsv", sentiment_rows(80, seed=2))
+    train, dev = write_sentiment_files(tmp)
     return tiny_recipe(tmp, train, dev, stages=STAGES)
 
 

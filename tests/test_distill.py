@@ -7,7 +7,7 @@ import slimkit
 from slimkit.errors import RecipeError
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import ARCHITECTURES, tiny_recipe
+from .conftest import ARCHITECTURES, schedule, tiny_recipe
 
 PIPELINE = """
   - kind: finetune
@@ -33,7 +33,7 @@ def run(recipe):
 def test_every_other_layer_student_learns_and_loads_plainly(tmp_path, sentiment_files, architecture):
     from transformers import AutoModelForSequenceClassification
 
-    epochs, rate = (8, "2.0e-3") if architecture == "albert" else (4, "3.0e-3")
+    epochs, rate = schedule(architecture)
     recipe = tiny_recipe(tmp_path, *sentiment_files, architecture=architecture,
                          stages=PIPELINE.format(epochs=epochs, rate=rate))
     made = run(recipe)

@@ -33,11 +33,10 @@ MARKER = "open({path!r}, 'w').write('ran')\n"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[Path, object]:
-    from .conftest import sentiment_rows, write_tsv
+    from .conftest import write_sentiment_files
 
     tmp = tmp_path_factory.mktemp("safe")
-    train = write_tsv(tmp / "train.tsv", sentiment_rows(320, seed=1))
-    dev = write_tsv(tmp / "dev.tsv", sentiment_rows(80, seed=2))
+    train, dev = write_sentiment_files(tmp)
     registry = build_registry()
     planned = plan(tiny_recipe(tmp, train, dev, stages=STAGES), registry)
     execute(planned, registry)
