@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from slimkit import artifacts
+from slimkit.runner import build_registry, execute, plan
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe
 
@@ -33,10 +34,8 @@ def test_two_processes_split_the_steps_and_write_one_set_of_folders(tmp_path, se
     out = subprocess.run(launch, capture_output=True, text=True, cwd=REPO, timeout=900,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-3000:]
-    single = subprocess.run([sys.executable, "-m", "slimkit", "-q", "run", str(recipe), "--out",
-                             str(tmp_path / "one")], capture_output=True, text=True, cwd=REPO,
-                            timeout=900)
-    assert single.returncode == 0, single.stderr
+    registry = build_registry()  # the single-process run for comparison, in this process
+    execute(plan(recipe, registry), registry, out_dir=str(tmp_path / "one"))
     two, one = tmp_path / "two" / "tiny", tmp_path / "one" / "tiny"
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
     assert not list(two.glob(".*.tmp-*"))
@@ -52,3 +51,24 @@ def test_two_processes_split_the_steps_and_write_one_set_of_folders(tmp_path, se
     assert [v["variant"] for v in summary["variants"]] == ["teacher", "onnx"]
     # one process wrote: the export ran once (one exporter log line), not once per process
     assert out.stderr.count("onnx: running onnx") == 1, out.stderr[-3000:]
+
+
+def test_threads_are_the_recipes_then_omp_num_threads_then_a_share_of_the_cores(monkeypatch):
+    import psutil
+    import torch
+
+    from slimkit.launch import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        set_threads(2)
+        assert torch.get_num_threads() == 2
+        set_threads(None)
+        assert torch.get_num_threads() == 1
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+        set_threads(None)
+        assert torch.get_num_threads() == max(1, (psutil.cpu_count(logical=False) or 1) // 2)
+    finally:
+        torch.set_num_threads(before)

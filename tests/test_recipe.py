@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,11 @@ def test_interpolation_uses_the_variable_or_the_default(monkeypatch):
         "a": ["/data/t.tsv", "../d/t.tsv"], "n": 3}
 
 
-def validate_cli(path: Path, cwd: Path) -> tuple[int, str, float]:
-    started = time.perf_counter()
+def validate_cli(path: Path, cwd: Path) -> tuple[int, str]:
+    """(exit code, stderr); how fast this is lives in benchmarks/validate_time.py, not here."""
     out = subprocess.run([sys.executable, "-m", "slimkit", "validate", str(path)], cwd=cwd,
                          capture_output=True, text=True)
-    return out.returncode, out.stderr.strip(), time.perf_counter() - started
+    return out.returncode, out.stderr.strip()
 
 
 def edit(recipe: Path, old: str, new: str) -> Path:
@@ -49,22 +48,21 @@ def edit(recipe: Path, old: str, new: str) -> Path:
      "data.max_length: 4096 exceeds the model's max_position_embeddings 512"),
     ("seed: 3", "seed: 3\nstages_extra: 1", "stages_extra: unknown key"),
 ])
-def test_bad_recipe_is_one_line_exit_2_fast_and_writes_nothing(tmp_path, sentiment_files,
-                                                               old, new, expected):
+def test_bad_recipe_is_one_line_exit_2_and_writes_nothing(tmp_path, sentiment_files,
+                                                          old, new, expected):
     recipe = edit(tiny_recipe(tmp_path, *sentiment_files), old, new)
-    code, err, seconds = validate_cli(recipe, tmp_path)
+    code, err = validate_cli(recipe, tmp_path)
     assert code == 2
     assert err.startswith(f"error: {recipe}: ")
     assert expected in err
     assert len(err.splitlines()) == 1 and "(" in err  # the fix is in brackets
-    assert seconds < 2.0
     assert not (tmp_path / "runs").exists()
 
 
 def test_missing_data_file_names_the_field_and_the_fix(tmp_path, sentiment_files):
     recipe = edit(tiny_recipe(tmp_path, *sentiment_files), str(sentiment_files[1]),
                   "${SK_NOPE:-/no/such}/dev.tsv")
-    code, err, _ = validate_cli(recipe, tmp_path)
+    code, err = validate_cli(recipe, tmp_path)
     assert code == 2
     assert "data.eval: /no/such/dev.tsv: file not found (set SLIMKIT_DATA or fix the path)" in err
 
