@@ -66,7 +66,7 @@ def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list
         if limit is None or was is None or now is None:
             continue
         drop = (was - now) * 100
-        out.append(Check(row["id"], metric, was, now, f"{-drop:+.2f} pt", f"drop <= {limit:g} pt",
+        out.append(Check(row["id"], metric, was, now, f"{0.0 - drop:+.2f} pt", f"drop <= {limit:g} pt",
                          drop > limit + 1e-9, abs(drop) > 1e-9))
     return out
 
