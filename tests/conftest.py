@@ -108,14 +108,7 @@ def tiny_recipe(tmp_path: Path, train: Path, dev: Path, architecture: str = "ber
     shape = "".join(f"\n  {k}: {v}" for k, v in TINY_SHAPES[architecture].items())
     if architecture in FAMILY_TOKENIZERS:
         shape += f"\n  tokenizer: {FAMILY_TOKENIZERS[architecture]}"
-    epochs, rate = schedule(architecture)
-    stages = stages or f"""
-  - kind: finetune
-    name: teacher
-    epochs: {epochs}
-    learning_rate: {rate}
-    batch_size: 16
-"""
+    stages = stages or teacher_stage(architecture)
     text = f"""name: tiny
 seed: 3
 output_dir: {tmp_path / 'runs'}
@@ -131,24 +124,54 @@ stages:{stages}"""
     return path
 
 
+def teacher_stage(architecture: str) -> str:
+    """The teacher stage ``tiny_recipe`` uses by default: the family's schedule."""
+    epochs, rate = schedule(architecture)
+    return f"""
+  - kind: finetune
+    name: teacher
+    epochs: {epochs}
+    learning_rate: {rate}
+    batch_size: 16
+"""
+
+
 @pytest.fixture(scope="session")
-def trained_teacher(tmp_path_factory) -> Path:
-    """The default tiny BERT teacher (``tiny_recipe`` with TEACHER_STAGE), trained once a session."""
+def teacher_for(tmp_path_factory):
+    """teacher_for(architecture) -> a trained tiny teacher's folder, trained once a session (per
+    pytest-xdist worker). Copied into a test's run folder, a recipe with the same teacher stage
+    resumes past it: same data bytes, same settings, same fingerprint."""
     from slimkit.runner import build_registry, execute, plan
 
-    root = tmp_path_factory.mktemp("teacher")
-    registry = build_registry()
-    recipe = tiny_recipe(root, *write_sentiment_files(root), stages=TEACHER_STAGE)
-    execute(plan(recipe, registry), registry)
-    return root / "runs" / "tiny" / "teacher"
+    made: dict[str, Path] = {}
+
+    def trained(architecture: str = "bert") -> Path:
+        if architecture not in made:
+            root = tmp_path_factory.mktemp(f"teacher-{architecture}")
+            recipe = tiny_recipe(root, *write_sentiment_files(root), architecture=architecture)
+            registry = build_registry()
+            execute(plan(recipe, registry), registry)
+            made[architecture] = root / "runs" / "tiny" / "teacher"
+        return made[architecture]
+    return trained
+
+
+def seed_teacher(tmp_path: Path, folder: Path) -> Path:
+    """tmp_path/runs/tiny/teacher as a copy of a trained teacher's folder."""
+    return Path(shutil.copytree(folder, tmp_path / "runs" / "tiny" / "teacher"))
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(teacher_for) -> Path:
+    """The default tiny BERT teacher (TEACHER_STAGE is BERT's schedule)."""
+    return teacher_for("bert")
 
 
 @pytest.fixture
 def with_teacher(tmp_path: Path, trained_teacher: Path) -> Path:
     """tmp_path/runs/tiny seeded with the trained teacher: a ``tiny_recipe`` whose stages start
     with TEACHER_STAGE resumes past it (same data bytes, same settings, same fingerprint)."""
-    shutil.copytree(trained_teacher, tmp_path / "runs" / "tiny" / "teacher")
-    return tmp_path / "runs" / "tiny" / "teacher"
+    return seed_teacher(tmp_path, trained_teacher)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -167,3 +190,19 @@ def _no_files_left_in_the_repo():
     yield
     left = sorted(snapshot() - before)
     assert not left, f"tests left files in the repository: {left[:10]}"
+
+
+# Modules whose tests start processes or build a module-scoped run, longest first: pytest-xdist
+# (--dist loadscope) hands whole modules to workers in collection order, so starting with these
+# keeps one worker from being left with a long module at the end.
+LONGEST_FIRST = ["test_crash_safety", "test_bench", "test_export", "test_quantize", "test_profile",
+                 "test_multiprocess", "test_output", "test_pairs_and_pruned_exports", "test_distill",
+                 "test_structure", "test_peers", "test_safe_load", "test_runner"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.stem
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside a module is kept

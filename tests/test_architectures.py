@@ -4,7 +4,7 @@ import pytest
 
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import ARCHITECTURES, tiny_recipe
+from .conftest import ARCHITECTURES, seed_teacher, tiny_recipe
 
 # the tokenizer each family's checkpoints ship (BERT's WordPiece is MiniLM's, installed)
 TOKENIZER = {"bert": "BertTokenizer", "distilbert": "BertTokenizer", "electra": "BertTokenizer",
@@ -14,11 +14,12 @@ TOKENIZER = {"bert": "BertTokenizer", "distilbert": "BertTokenizer", "electra": 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_finetune_learns_and_the_folder_loads_without_slimkit(tmp_path, sentiment_files,
-                                                              architecture):
+                                                              architecture, teacher_for):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     recipe = tiny_recipe(tmp_path, *sentiment_files, architecture=architecture)
+    seed_teacher(tmp_path, teacher_for(architecture))  # trained once, shared with later tests
     registry = build_registry()
     planned = plan(recipe, registry)
     [manifest] = execute(planned, registry)

@@ -7,7 +7,7 @@ import slimkit
 from slimkit.errors import RecipeError
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import ARCHITECTURES, schedule, tiny_recipe
+from .conftest import ARCHITECTURES, schedule, seed_teacher, tiny_recipe
 
 PIPELINE = """
   - kind: finetune
@@ -30,12 +30,14 @@ def run(recipe):
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_every_other_layer_student_learns_and_loads_plainly(tmp_path, sentiment_files, architecture):
+def test_every_other_layer_student_learns_and_loads_plainly(tmp_path, sentiment_files, architecture,
+                                                            teacher_for):
     from transformers import AutoModelForSequenceClassification
 
     epochs, rate = schedule(architecture)
     recipe = tiny_recipe(tmp_path, *sentiment_files, architecture=architecture,
                          stages=PIPELINE.format(epochs=epochs, rate=rate))
+    seed_teacher(tmp_path, teacher_for(architecture))
     made = run(recipe)
     student, teacher = made["student"], made["teacher"]
     assert student["distillation"]["student_layers_from_parent"] == [0, 2]

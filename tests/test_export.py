@@ -9,7 +9,7 @@ import slimkit
 from slimkit.run_lock import LOCK
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import ARCHITECTURES, TEACHER_STAGE, tiny_recipe
+from .conftest import ARCHITECTURES, TEACHER_STAGE, seed_teacher, teacher_stage, tiny_recipe
 
 EXPORTS = TEACHER_STAGE + """  - kind: onnx
     name: onnx
@@ -35,7 +35,10 @@ def run(recipe):
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_onnx_and_openvino_exports_match_pytorch(tmp_path, sentiment_files, architecture):
+def test_onnx_and_openvino_exports_match_pytorch(tmp_path, sentiment_files, architecture,
+                                                 teacher_for):
+    if TEACHER_STAGE == teacher_stage(architecture):  # the same teacher: trained once
+        seed_teacher(tmp_path, teacher_for(architecture))
     made = run(tiny_recipe(tmp_path, *sentiment_files, architecture=architecture, stages=EXPORTS))
     teacher = made["teacher"]
     for name, backend in (("onnx", "onnxruntime"), ("openvino", "openvino")):

@@ -105,10 +105,12 @@ def test_a_planted_modeling_file_never_runs(run, tmp_path):
     assert "slimkit_pruned.py is missing or changed since it was written" in out.stderr
     # even with the manifest rewritten to match, the installed class builds the model
     rewrite_checksums(folder)
+    # (another test in this process may have loaded a folder with trust_remote_code on purpose)
+    remote_before = {m for m in sys.modules if m.startswith("transformers_modules")}
     reference = artifacts.load_variant(run[0] / "pruned")
     loaded = artifacts.load_variant(folder)
     assert not marker.exists()
     assert type(loaded.model).__module__ == "slimkit.safe_load"  # not transformers_modules.*
-    assert not [m for m in sys.modules if m.startswith("transformers_modules")]
+    assert {m for m in sys.modules if m.startswith("transformers_modules")} == remote_before
     assert loaded.predict(["the film was great", "awful plot"]) == \
         reference.predict(["the film was great", "awful plot"])
