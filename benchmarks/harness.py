@@ -85,15 +85,25 @@ def _measure(run_dir: Path, target: Target, cfg: BenchmarkConfig, threads: int, 
     return row
 
 
+# `python -m benchmarks.worker` would put the current folder first on sys.path, so a user's own
+# `benchmarks/` package there would run instead of ours: drop that entry before importing.
+_START_WORKER = ("import runpy, sys; del sys.path[0]; "
+                 "runpy.run_module('benchmarks.worker', run_name='__main__', alter_sys=True)")
+
+
+def worker_command(spec_path: Path, out_path: Path) -> list[str]:
+    """How one measurement process starts: slimkit's installed worker, never a same-named module."""
+    return [sys.executable, "-c", _START_WORKER, str(spec_path), str(out_path)]
+
+
 def _run_worker(spec: dict[str, Any], stem: Path, threads: int, timeout: int) -> dict[str, Any]:
     spec_path, out_path = stem.with_suffix(".spec.json"), stem.with_suffix(".out.json")
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     started = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", str(spec_path),
-                               str(out_path)], capture_output=True, text=True, env=env,
-                              timeout=timeout)
+        proc = subprocess.run(worker_command(spec_path, out_path), capture_output=True, text=True,
+                              env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SlimkitError(f"measurement took longer than {timeout} s (benchmark.timeout)") from None
     if proc.returncode != 0 or not out_path.is_file():

@@ -74,3 +74,22 @@ def test_cuda_rows_are_planned_the_same_on_any_machine(tmp_path, monkeypatch):
     reasons = {f"{s.variant}/{s.backend}/{s.device}": s.reason for s in skipped}
     assert reasons["torch-int8/pytorch/cuda"] == "dynamic INT8 kernels of PyTorch / INC run on CPU only"
     assert reasons["ov/openvino/cuda"] == "OpenVINO targets Intel devices, not CUDA"
+
+
+def test_the_measurement_process_is_slimkits_worker_even_beside_a_same_named_package(tmp_path):
+    """A user's own benchmarks/worker.py in the current folder must not run in its place."""
+    import subprocess
+
+    from benchmarks.harness import worker_command
+
+    planted = tmp_path / "benchmarks"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "worker.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    spec = tmp_path / "spec.json"
+    spec.write_text("{}")
+    out = subprocess.run(worker_command(spec, tmp_path / "out.json"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert not (tmp_path / "ran").exists()
+    # slimkit's worker ran, and refused the empty spec with its own error
+    assert out.returncode != 0 and "KeyError" in out.stderr and "benchmarks/worker.py" in out.stderr
