@@ -34,9 +34,15 @@ def broken_copy(folder: Path) -> Path:
     return path
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=_positive, default=7, help="timed runs per recipe")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         recipes = sorted((REPO / "recipes").glob("*.yaml")) + [broken_copy(Path(tmp))]

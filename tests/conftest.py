@@ -68,7 +68,7 @@ def sentiment_files(tmp_path: Path) -> tuple[Path, Path]:
 
 def pytest_configure(config):
     """Under pytest-xdist each worker takes its share of the cores (and so do the processes its
-    tests start): oversubscribed OpenMP threads spin, and a tiny model's step then takes 50x longer."""
+    tests start): more OpenMP threads than cores spin against each other and stall every step."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))

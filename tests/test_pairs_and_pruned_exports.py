@@ -10,7 +10,7 @@ from pathlib import Path
 import slimkit
 from slimkit.runner import build_registry, execute, plan
 
-from .conftest import FILLER, NEGATIVE, POSITIVE, TEACHER_STAGE, TINY_SHAPES
+from .conftest import FILLER, NEGATIVE, POSITIVE, TEACHER_STAGE, tiny_recipe
 
 PAIR_STAGES = TEACHER_STAGE + """  - kind: distill
     name: student
@@ -48,21 +48,8 @@ def pair_recipe(tmp_path: Path, stages: str) -> Path:
     for name, count, seed in (("train", 400, 11), ("dev", 80, 12)):
         text = "".join(f"{a}\t{b}\t{y}\n" for a, b, y in pair_rows(count, seed))
         (tmp_path / f"{name}.tsv").write_text("sentence1\tsentence2\tlabel\n" + text, encoding="utf-8")
-    shape = "".join(f"\n  {k}: {v}" for k, v in TINY_SHAPES["bert"].items())
-    recipe = tmp_path / "pairs.yaml"
-    recipe.write_text(f"""name: pairs
-seed: 3
-output_dir: {tmp_path / 'runs'}
-model:
-  architecture: bert{shape}
-data:
-  train: {tmp_path / 'train.tsv'}
-  eval: {tmp_path / 'dev.tsv'}
-  text: sentence1
-  text_pair: sentence2
-  max_length: 32
-stages:{stages}""", encoding="utf-8")
-    return recipe
+    return tiny_recipe(tmp_path, tmp_path / "train.tsv", tmp_path / "dev.tsv", stages=stages,
+                       extra_data="\n  text: sentence1\n  text_pair: sentence2")
 
 
 def run(recipe: Path) -> dict[str, dict]:
@@ -75,7 +62,7 @@ def test_a_sentence_pair_task_runs_end_to_end(tmp_path):
     for name in ("teacher", "student", "student-onnx", "student-onnx-int8", "student-openvino"):
         assert made[name]["metrics"]["accuracy"] >= 0.9, (name, made[name]["metrics"])
     assert made["student-onnx"]["parity"]["argmax_agreement"] == 1.0
-    onnx = slimkit.load(tmp_path / "runs" / "pairs" / "student-onnx")
+    onnx = slimkit.load(tmp_path / "runs" / "tiny" / "student-onnx")
     # the same first sentence, opposite second ones: only the pair decides
     first = ["the movie was good really", "the movie was good really"]
     assert onnx.predict(first, ["a plot quite superb", "a plot quite dreadful"]) == ["1", "0"]
@@ -110,8 +97,6 @@ PRUNED_STAGES = TEACHER_STAGE + """  - kind: prune_heads
 
 def test_head_and_ffn_pruned_variants_export_to_onnx_and_openvino(tmp_path, sentiment_files,
                                                                   with_teacher):
-    from .conftest import tiny_recipe
-
     made = run(tiny_recipe(tmp_path, *sentiment_files, stages=PRUNED_STAGES))
     recovered = made["recovered"]
     assert recovered["custom_code"]
