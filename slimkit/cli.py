@@ -114,6 +114,8 @@ def _configure_output(args: argparse.Namespace) -> None:
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards" per save
     os.environ.setdefault("TORCH_LOGS", "-onnx")  # torch resets its loggers' levels on import
+    # transformers too: its load report (a base model's new classifier is "MISSING") is a warning
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     for pattern in _QUIET_WARNINGS:
