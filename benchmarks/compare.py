@@ -4,14 +4,15 @@ memory and size as relative rises. Exit 1 when anything moved past its tolerance
 
 from __future__ import annotations
 
-import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import latency_at
-from benchmarks.settings import Tolerances
+from benchmarks.rows import latency_at
 from slimkit.errors import RecipeError
+from slimkit.settings import Tolerances
+from slimkit.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,9 @@ def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[C
             if limit is not None:
                 out.append(_rise(row["id"], f"{name} {metric}", entry[metric], new[metric], limit))
     if tol.latency is not None and was:
-        out.append(_rise(row["id"], f"p50_ratio geomean of {len(was)} shape(s)", _geomean(was),
-                         _geomean(now), tol.latency))
+        out.append(_rise(row["id"], f"p50_ratio geomean of {len(was)} shape(s)",
+                         statistics.geometric_mean(was), statistics.geometric_mean(now), tol.latency))
     return out
-
-
-def _geomean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def _resources(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
@@ -116,11 +113,10 @@ def table(checks: list[Check]) -> str:
     failed = [c for c in checks if c.failed]
     lines = []
     if shown:
-        lines += ["| row | metric | baseline | new | change | limit | verdict |",
-                  "|---|---|---|---|---|---|---|"]
-        for c in shown:
-            lines.append(f"| {c.row} | {c.metric} | {_num(c.baseline)} | {_num(c.new)} | {c.change} "
-                         f"| {c.limit} | {'FAIL' if c.failed else 'ok'} |")
+        lines = markdown_table(
+            ["row", "metric", "baseline", "new", "change", "limit", "verdict"],
+            [[c.row, c.metric, _num(c.baseline), _num(c.new), c.change, c.limit,
+              "FAIL" if c.failed else "ok"] for c in shown])
     verdict = (f"FAIL: {len(failed)} of {len(checks)} checks past tolerance" if failed
                else f"ok: {len(checks)} checks within tolerance")
     return "\n".join(lines + [verdict])

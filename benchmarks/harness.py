@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.settings import BenchmarkConfig
+from backends.registry import backends
 from benchmarks.targets import Target, exported_graph, needs_graph, plan_targets
 from slimkit import artifacts
-from slimkit.errors import SlimkitError
+from slimkit.errors import RecipeError, SlimkitError
+from slimkit.launch import physical_cores
 from slimkit.progress import progress as progress_bar
+from slimkit.settings import BenchmarkConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +30,16 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
           progress: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure, then write report.json, report.md and pareto.png into ``out_dir`` (the run)."""
     from benchmarks.report import build_report, write_report
-    from slimkit.runtimes import threads_default
 
     started = time.perf_counter()
     targets, skipped = plan_targets(run_dir, cfg)
     for skip in skipped:
         log.info("skipped %s/%s/%s: %s", skip.variant, skip.backend, skip.device, skip.reason)
-    threads = cfg.threads or threads_default()
+    threads = cfg.threads or physical_cores()
     scratch = Path(tempfile.mkdtemp(prefix="slimkit-bench-"))
     rows: list[dict[str, Any]] = []
     try:
-        rows_file, max_length = _write_eval_rows(run_dir / cfg.reference, scratch)
+        rows_file, max_length = _write_eval_rows(run_dir / cfg.reference, targets, scratch)
         for target in progress_bar(targets, desc="bench", unit="measurement", enabled=progress):
             rows.append(_measure(run_dir, target, cfg, threads, rows_file, max_length, scratch))
             log.info("%s: %s", target.key, _brief(rows[-1]))
@@ -51,18 +52,35 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
     return report
 
 
-def _write_eval_rows(reference: Path, scratch: Path) -> tuple[Path, int]:
-    """The eval rows of the recipe that made the reference, for the workers to read quickly."""
+def _write_eval_rows(reference: Path, targets: list[Target], scratch: Path) -> tuple[Path, int]:
+    """The eval rows of the recipe that made the reference, for the workers to read quickly:
+    the rows every variant was scored on, or a one-line refusal when the files changed since."""
     from slimkit.data import load_splits
     from slimkit.recipe import recipe_of
 
-    recipe = recipe_of(artifacts.read_manifest(reference) or {})
+    manifest = artifacts.read_manifest(reference)
+    recipe = recipe_of(manifest)
     rows = load_splits(recipe.data).eval
+    check_eval_rows(rows.checksum(), rows.source, targets)
     path = scratch / "eval_rows.json"
     path.write_text(json.dumps({"texts": rows.texts, "text_pairs": rows.text_pairs,
                                 "labels": rows.labels, "label_names": rows.label_names,
                                 "source": rows.source}), encoding="utf-8")
     return path, recipe.data.max_length
+
+
+def check_eval_rows(found: str, source: str, targets: list[Target]) -> None:
+    """Refuse to benchmark when the eval rows read now are not the ones a variant recorded."""
+    for variant, folder in {t.variant: t.folder for t in targets}.items():
+        recorded = artifacts.read_manifest(Path(folder)).data.eval
+        if recorded is None:  # a folder from before version 2 kept no checksum
+            log.warning("%s: its manifest records no eval-data checksum; the rows are not verified",
+                        variant)
+        elif recorded != found:
+            raise RecipeError(f"{source}: the eval rows differ from those '{variant}' was "
+                              f"evaluated on (sha256 {found[:12]}, recorded {recorded[:12]})",
+                              fix="point the data paths (e.g. SLIMKIT_DATA) back to the recipe's "
+                                  "files, or re-run the recipe on the new rows")
 
 
 def _measure(run_dir: Path, target: Target, cfg: BenchmarkConfig, threads: int, rows_file: Path,
@@ -115,25 +133,12 @@ def _run_worker(spec: dict[str, Any], stem: Path, threads: int, timeout: int) ->
 
 
 def _describe(target: Target) -> dict[str, Any]:
-    manifest = artifacts.read_manifest(Path(target.folder)) or {}
+    manifest = artifacts.read_manifest(Path(target.folder))
     return {"id": target.key, "variant": target.variant, "backend": target.backend,
-            "device": target.device, "stage": manifest.get("stage"), "parent": manifest.get("parent"),
-            "precision": precision_of(manifest, target.backend), "native": target.backend ==
-            manifest.get("backend"), "parameters": manifest.get("parameters"),
-            "size_bytes": manifest.get("size_bytes")}
-
-
-def precision_of(manifest: dict[str, Any], backend: str) -> str:
-    """What the numbers are computed in: fp32, bf16, fp16, int8 (dynamic / static / Q/DQ)."""
-    stage = manifest.get("stage_config") or {}
-    if manifest.get("peer"):
-        return "int8 static"
-    if manifest.get("tensorrt"):
-        return "fp16" if manifest["tensorrt"].get("precision") == "fp16" else "int8 q/dq"
-    if stage.get("kind") == "quantize":
-        return {"dynamic-int8": "int8 dynamic", "static-int8": "int8 static"}.get(stage["mode"],
-                                                                                 stage["mode"])
-    return (manifest.get("backend_options") or {}).get("precision", "f32").replace("f32", "fp32")
+            "device": target.device, "stage": manifest.stage, "parent": manifest.parent,
+            "precision": backends().get(target.backend).precision(manifest),
+            "native": target.backend == manifest.backend, "parameters": manifest.parameters,
+            "size_bytes": manifest.size_bytes}
 
 
 def _file_bytes(graph: Path) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.settings import BenchmarkConfig
+from slimkit import atomic
+from slimkit.settings import BenchmarkConfig
 
 
 def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -52,34 +53,11 @@ def pareto(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmarks.report import latency_at, reference_row
-
     cfg = BenchmarkConfig.model_validate(report["settings"])
     batch_size, seq_len = cfg.pick_shape
     fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
-    best = {b["id"] for b in report.get("best", {}).values()}
     for device, marker in (("cpu", "o"), ("cuda", "s")):
-        rows = [r for r in report["rows"] if r["device"] == device and r["status"] == "ok"
-                and latency_at(r, batch_size, seq_len)]
-        if not rows:
-            continue
-        points = [(latency_at(r, batch_size, seq_len)["p50_ratio"], r["quality"][cfg.metric] * 100)
-                  for r in rows]
-        xs, ys = zip(*points, strict=True)
-        ax.scatter(xs, ys, marker=marker, label=device.upper(), zorder=3)
-        edge = frontier(points)
-        ax.step(*zip(*edge, strict=True), where="post", color="tab:red", alpha=0.6, zorder=2,
-                label=f"frontier ({device})")
-        labels = [f"{row['variant']} / {row['backend']}" for row in rows]
-        for row, label, (x, y), dy in zip(rows, labels, points, label_offsets(points, labels),
-                                          strict=True):
-            ax.annotate(label, (x, y), fontsize=7, xytext=(4, dy), textcoords="offset points",
-                        weight="bold" if row["id"] in best else "normal",
-                        arrowprops={"arrowstyle": "-", "lw": 0.4, "alpha": 0.5} if dy else None)
-        ref = reference_row(report, device)
-        if ref:
-            ax.axhline(ref["quality"][cfg.metric] * 100 - cfg.budget, color="grey", ls="--", lw=1,
-                       label=f"{cfg.budget:g} pt budget ({device})")
+        _plot_device(ax, report, cfg, device, marker)
     ax.set_xscale("log")
     ax.set_xlabel(f"p50 latency / reference p50, batch {batch_size}, seq {seq_len} (log; left is faster)")
     ax.set_ylabel(f"{cfg.metric} (%)")
@@ -87,7 +65,34 @@ def pareto(report: dict[str, Any], path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic.replacing_file(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(path)
+
+
+def _plot_device(ax: Any, report: dict[str, Any], cfg: BenchmarkConfig, device: str,
+                 marker: str) -> None:
+    """One device's rows: points, their frontier, labels (the best in bold), the budget line."""
+    from benchmarks.rows import latency_at, reference_row
+
+    shape = cfg.pick_shape
+    rows = [r for r in report["rows"] if r["device"] == device and r["status"] == "ok"
+            and latency_at(r, *shape)]
+    if not rows:
+        return
+    best = {b["id"] for b in report.get("best", {}).values()}
+    points = [(latency_at(r, *shape)["p50_ratio"], r["quality"][cfg.metric] * 100) for r in rows]
+    xs, ys = zip(*points, strict=True)
+    ax.scatter(xs, ys, marker=marker, label=device.upper(), zorder=3)
+    ax.step(*zip(*frontier(points), strict=True), where="post", color="tab:red", alpha=0.6,
+            zorder=2, label=f"frontier ({device})")
+    labels = [f"{row['variant']} / {row['backend']}" for row in rows]
+    for row, label, (x, y), dy in zip(rows, labels, points, label_offsets(points, labels),
+                                      strict=True):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(4, dy), textcoords="offset points",
+                    weight="bold" if row["id"] in best else "normal",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "alpha": 0.5} if dy else None)
+    ref = reference_row(report, device)
+    if ref:
+        ax.axhline(ref["quality"][cfg.metric] * 100 - cfg.budget, color="grey", ls="--", lw=1,
+                   label=f"{cfg.budget:g} pt budget ({device})")

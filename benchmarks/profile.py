@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from slimkit.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -36,64 +37,6 @@ KIND_NAMES = [*(kind for kind, _ in KINDS), "other"]
 def kind_of(op: str) -> str:
     name = op.split(" (")[0].lower()  # OpenVINO's "(exec type)" names kernels, not the operation
     return next((kind for kind, keys in KINDS if any(k in name for k in keys)), "other")
-
-
-def _torch_ops(runtime: Any, batch: dict[str, np.ndarray], calls: int) -> tuple[dict, float]:
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
-        for _ in range(calls):
-            runtime.logits(batch)
-    ops, flops = {}, 0.0
-    for event in prof.key_averages():
-        if event.self_cpu_time_total > 0:
-            ops[event.key] = (event.self_cpu_time_total / 1e3, event.count)
-        flops += event.flops or 0
-    return ops, flops / calls
-
-
-def _onnxruntime_ops(path: Path, threads: int, batch: dict[str, np.ndarray], calls: int,
-                     warmup: int) -> dict:
-    from slimkit.runtimes import feed_for, require
-
-    ort = require("onnxruntime", "onnx")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.enable_profiling = True
-    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="slimkit-ort-")) / "profile")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = feed_for({i.name for i in session.get_inputs()}, batch)
-    for _ in range(warmup + calls):
-        session.run(None, feed)
-    trace = Path(session.end_profiling())
-    events = json.loads(trace.read_text(encoding="utf-8"))
-    trace.unlink(missing_ok=True)
-    per_node: dict[str, list[float]] = defaultdict(list)
-    for event in events:
-        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
-            per_node[event["args"]["op_name"] + "\0" + event["name"]].append(event["dur"] / 1e3)
-    ops: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    for key, durations in per_node.items():  # the warm-up runs are left out
-        kept = durations[-calls:]
-        op = key.split("\0")[0]
-        ops[op][0] += sum(kept)
-        ops[op][1] += len(kept)
-    return {op: (ms, count) for op, (ms, count) in ops.items()}
-
-
-def _openvino_ops(runtime: Any, batch: dict[str, np.ndarray], calls: int) -> dict:
-    from slimkit.runtimes import feed_for
-
-    ops: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    feed = feed_for(runtime.inputs, batch)
-    for _ in range(calls):
-        runtime.request.infer(feed)
-        for info in runtime.request.get_profiling_info():
-            if info.real_time.total_seconds() > 0:
-                op = f"{info.node_type} ({info.exec_type})"
-                ops[op][0] += info.real_time.total_seconds() * 1e3
-                ops[op][1] += 1
-    return {op: (ms, count) for op, (ms, count) in ops.items()}
 
 
 def _wall_ms(forward: Any, batch: dict[str, np.ndarray], calls: int) -> float:
@@ -122,45 +65,35 @@ def matmul_gflops(m: int, k: int, n: int, threads: int, seconds: float = 0.5) ->
 
 def model_flops(variant: Any, batch: dict[str, np.ndarray], calls: int = 2) -> float | None:
     """FLOPs of one call, counted by torch.profiler on the variant's PyTorch model when it has one."""
-    model = getattr(variant, "model", None)
-    if model is None:
-        return None
-    from slimkit.runtimes import TorchRuntime
+    from backends.pytorch import count_flops
 
-    return _torch_ops(TorchRuntime(model), batch, calls)[1] or None
+    model = variant.model
+    return None if model is None else count_flops(model, batch, calls)
 
 
 def profile_variant(variant: Any, batch: dict[str, np.ndarray], *, threads: int, calls: int,
                     warmup: int, flops: float | None) -> dict[str, Any]:
-    """Wall time per call without the profiler, then per-operator time with it."""
-    from slimkit.runtimes import OpenVinoRuntime, open_runtime
+    """Wall time per call without the profiler, then per-operator time with the backend's own."""
+    from backends.registry import backends
 
-    backend = variant.backend
-    if backend not in ("pytorch", "onnxruntime", "openvino"):
-        raise_unsupported(backend)
-    runtime = open_runtime(variant, backend, "cpu", threads)
+    backend = backends().get(variant.backend)
+    if not backend.profiles:
+        raise_unsupported(variant.backend)
+    runtime = backend.open(variant, "cpu", threads)
     for _ in range(warmup):
         runtime.logits(batch)
     wall = _wall_ms(runtime.logits, batch, calls)
-    if backend == "pytorch":
-        ops, counted = _torch_ops(runtime, batch, calls)
-        flops = flops or counted or None
-    elif backend == "onnxruntime":
-        ops = _onnxruntime_ops(variant.artifact, threads, batch, calls, warmup)
-    else:
-        precision = getattr(variant, "options", {}).get("precision", "f32")
-        counting = OpenVinoRuntime(variant.artifact, precision, threads, perf_count=True)
-        for _ in range(warmup):
-            counting.logits(batch)
-        ops = _openvino_ops(counting, batch, calls)
-    return summarize(variant.name, backend, wall, ops, calls, flops)
+    ops, counted = backend.profile(variant, batch, threads=threads, calls=calls, warmup=warmup)
+    return summarize(variant.name, variant.backend, wall, ops, calls, flops or counted)
 
 
 def raise_unsupported(backend: str) -> None:
+    from backends.registry import backends
     from slimkit.errors import RecipeError
 
+    able = [name for name in backends().names() if backends().get(name).profiles]
     raise RecipeError(f"variants made for {backend} cannot be profiled", file="slimkit profile",
-                      field="--variants", fix="name pytorch, onnxruntime or openvino variants")
+                      field="--variants", fix=f"name {', '.join(able)} variants")
 
 
 def summarize(name: str, backend: str, wall_ms: float, ops: dict[str, tuple[float, int]],
@@ -186,11 +119,12 @@ def flops_source(run_dir: Path, name: str) -> Path | None:
     seen: set[str] = set()
     while name and name not in seen:
         seen.add(name)
-        manifest = read_manifest(run_dir / name) or {}
-        kind = (manifest.get("stage_config") or {}).get("kind")
-        if manifest.get("backend") == "pytorch" and kind != "quantize":
+        manifest = read_manifest(run_dir / name)
+        if manifest is None:
+            return None
+        if manifest.backend == "pytorch" and manifest.stage != "quantize":
             return run_dir / name
-        name = manifest.get("parent") or ""
+        name = manifest.parent
     return None
 
 
@@ -199,10 +133,10 @@ def profile_run(run_dir: Path, names: list[str], *, batch_size: int, seq_len: in
     """Profile each named variant of a finished run on its own backend, on real eval rows."""
     import torch
 
-    import slimkit
     from benchmarks.latency import fixed_batch
     from benchmarks.machine import machine_info
     from benchmarks.targets import variant_folders
+    from slimkit.artifacts import load_variant
     from slimkit.data import load_splits
     from slimkit.errors import RecipeError
     from slimkit.recipe import recipe_of
@@ -215,15 +149,15 @@ def profile_run(run_dir: Path, names: list[str], *, batch_size: int, seq_len: in
             raise RecipeError(f"{name} is not a finished variant of {run_dir}", file="slimkit profile",
                               field="--variants", fix=f"use some of: {', '.join(folders)}")
         _check_target(folders[name], seq_len)
-        variant = slimkit.load(str(folders[name]))
+        variant = load_variant(folders[name])
         config = getattr(variant, "config", None) or variant.model.config
-        text = variant.manifest["recipe"]["text"]
+        text = variant.manifest.recipe.text
         if text not in eval_rows:  # variants of one run share their recipe's rows
             eval_rows[text] = load_splits(recipe_of(variant.manifest).data).eval
         batch = fixed_batch(variant.tokenizer, eval_rows[text], batch_size, seq_len)
         source = flops_source(run_dir, name)
         if source not in flops_of and source != folders[name]:  # a PyTorch variant counts its own
-            flops_of[source] = model_flops(slimkit.load(str(source)), batch) if source else None
+            flops_of[source] = model_flops(load_variant(source), batch) if source else None
         flops = flops_of.get(source)
         log.info("profiling %s on %s", name, variant.backend)
         results.append(profile_variant(variant, batch, threads=threads, calls=calls,
@@ -238,11 +172,12 @@ def profile_run(run_dir: Path, names: list[str], *, batch_size: int, seq_len: in
 
 def _check_target(folder: Path, seq_len: int) -> None:
     """Bad input fails before a model is loaded: a backend without a profiler, too long a length."""
+    from backends.registry import backends
     from slimkit.artifacts import read_manifest
     from slimkit.errors import RecipeError
 
-    backend = (read_manifest(folder) or {}).get("backend", "pytorch")
-    if backend not in ("pytorch", "onnxruntime", "openvino"):
+    backend = read_manifest(folder).backend
+    if not backends().get(backend).profiles:
         raise_unsupported(backend)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     longest = config.get("max_position_embeddings")
@@ -266,19 +201,21 @@ def markdown(result: dict[str, Any], top: int = 8) -> str:
              f"{rates['square_1024']:.0f} GFLOP/s on 1024x1024x1024, {rates['model_ffn']:.0f} "
              f"GFLOP/s on the model's FFN shape {m}x{k}x{n}. Times are per call, from each "
              f"backend's own profiler over {result['calls']} calls; wall is without the profiler.",
-             *([f"Reproduce: `{result['command']}`."] if result.get("command") else []),
-             "", "| variant | backend | wall ms | in operators ms | overhead ms | GFLOP/call | "
-             "GFLOP/s | " + " | ".join(KIND_NAMES) + " |", "|---" * (7 + len(KIND_NAMES)) + "|"]
+             *([f"Reproduce: `{result['command']}`."] if result.get("command") else []), ""]
+    lines += markdown_table(["variant", "backend", "wall ms", "in operators ms", "overhead ms",
+                             "GFLOP/call", "GFLOP/s", *KIND_NAMES],
+                            [_summary_cells(v) for v in result["variants"]])
     for v in result["variants"]:
-        share = {kind: v["kinds"].get(kind, 0.0) / max(v["in_ops_ms"], 1e-9) for kind in KIND_NAMES}
-        flops = f"{v['flops'] / 1e9:.3f}" if v["flops"] else "-"
-        rate = f"{v['gflops_per_s']:.0f}" if v["gflops_per_s"] else "-"
-        lines.append(f"| {v['variant']} | {v['backend']} | {v['wall_ms']:.2f} | {v['in_ops_ms']:.2f} "
-                     f"| {v['overhead_ms']:.2f} | {flops} | {rate} | "
-                     + " | ".join(f"{share[kind]:.0%}" for kind in KIND_NAMES) + " |")
-    for v in result["variants"]:
-        lines += ["", f"## {v['variant']} ({v['backend']}): top operators", "",
-                  "| operator | kind | ms per call | runs per call |", "|---|---|---|---|"]
-        lines += [f"| {o['op']} | {o['kind']} | {o['ms']:.3f} | {o['calls']:.0f} |"
-                  for o in v["ops"][:top]]
+        lines += ["", f"## {v['variant']} ({v['backend']}): top operators", ""]
+        lines += markdown_table(["operator", "kind", "ms per call", "runs per call"],
+                                [[o["op"], o["kind"], f"{o['ms']:.3f}", f"{o['calls']:.0f}"]
+                                 for o in v["ops"][:top]])
     return "\n".join(lines) + "\n"
+
+
+def _summary_cells(v: dict[str, Any]) -> list[str]:
+    share = {kind: v["kinds"].get(kind, 0.0) / max(v["in_ops_ms"], 1e-9) for kind in KIND_NAMES}
+    return [v["variant"], v["backend"], f"{v['wall_ms']:.2f}", f"{v['in_ops_ms']:.2f}",
+            f"{v['overhead_ms']:.2f}", f"{v['flops'] / 1e9:.3f}" if v["flops"] else "-",
+            f"{v['gflops_per_s']:.0f}" if v["gflops_per_s"] else "-",
+            *(f"{share[kind]:.0%}" for kind in KIND_NAMES)]

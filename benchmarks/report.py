@@ -9,9 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.settings import BenchmarkConfig
-from slimkit.artifacts import write_json_atomic, write_text_atomic
+from benchmarks.rows import latency_at
+from benchmarks.search import pick
+from slimkit import atomic
 from slimkit.errors import RecipeError
+from slimkit.settings import BenchmarkConfig, SearchConfig
+from slimkit.tables import markdown_table
 
 SCHEMA = "slimkit.bench-report/1"
 REPORT, MARKDOWN, PLOT = "report.json", "report.md", "pareto.png"
@@ -41,50 +44,32 @@ def _add_agreement(rows: list[dict[str, Any]], reference: str) -> None:
             row["quality"]["agreement"] = same / len(theirs)
 
 
-def latency_at(row: dict[str, Any], batch_size: int, seq_len: int) -> dict[str, Any] | None:
-    return next((x for x in row.get("latency") or [] if x["batch_size"] == batch_size
-                 and x["seq_len"] == seq_len), None)
-
-
-def reference_row(report: dict[str, Any], device: str) -> dict[str, Any] | None:
-    return next((r for r in report["rows"] if r["variant"] == report["reference"]
-                 and r["backend"] == "pytorch" and r["device"] == device
-                 and r["status"] == "ok"), None)
-
-
-def fastest_at(rows: list[dict[str, Any]], batch_size: int, seq_len: int,
-               floor: tuple[str, float] | None = None) -> dict[str, Any] | None:
-    """The row with the lowest p50 ratio at one shape, among rows measured there whose metric is
-    at least the floor's ``(metric, value)`` when one is given."""
-    timed = [r for r in rows if latency_at(r, batch_size, seq_len)
-             and (floor is None or r["quality"][floor[0]] >= floor[1] - 1e-12)]
-    return min(timed, key=lambda r: latency_at(r, batch_size, seq_len)["p50_ratio"], default=None)
-
-
-def best_in_budget(report: dict[str, Any], backend: str | None = None) -> dict[str, Any]:
-    """Per device: the fastest ok row (p50 ratio at the pick shape) whose metric is at most
-    ``budget`` points below the reference's."""
+def best_in_budget(report: dict[str, Any]) -> dict[str, Any]:
+    """Per device: the search's pick (``benchmarks.search.pick``, the one selector) under the
+    benchmark block's budget, metric and pick shape; ``best`` publishes the same function's
+    answer, so the bold row and ``runs/<recipe>/best`` agree."""
     cfg = BenchmarkConfig.model_validate(report["settings"])
     batch_size, seq_len = cfg.pick_shape
     best: dict[str, Any] = {}
     for device in sorted({r["device"] for r in report["rows"]}):
-        ref = reference_row(report, device)
-        if ref is None:
-            continue
-        floor = ref["quality"][cfg.metric] - cfg.budget / 100
-        rows = [r for r in report["rows"] if r["device"] == device and r["status"] == "ok"
-                and (backend is None or r["backend"] == backend)]
-        pick = fastest_at(rows, batch_size, seq_len, (cfg.metric, floor))
-        if pick:
-            best[device] = {"id": pick["id"], "metric": cfg.metric, "value": pick["quality"][cfg.metric],
-                            "floor": floor, "batch_size": batch_size, "seq_len": seq_len,
-                            "p50_ratio": latency_at(pick, batch_size, seq_len)["p50_ratio"]}
+        result = pick(report, SearchConfig(budget=cfg.budget, metric=cfg.metric, device=device,
+                                           batch_size=batch_size, seq_len=seq_len))
+        if result["pick"] is not None:
+            best[device] = best_entry(result)
     return best
+
+
+def best_entry(result: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``best`` entry for one device, from a search result."""
+    search, chosen = result["search"], result["pick"]
+    return {"id": chosen["id"], "metric": search["metric"], "value": chosen[search["metric"]],
+            "floor": result["floor"], "batch_size": search["batch_size"],
+            "seq_len": search["seq_len"], "p50_ratio": chosen["p50_ratio"]}
 
 
 def write_report(report: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / REPORT, report)
+    atomic.write_json(folder / REPORT, report)
     render(report, folder)
 
 
@@ -92,19 +77,15 @@ def render(report: dict[str, Any], folder: Path) -> None:
     """report.md and pareto.png from the JSON alone (``slimkit report``)."""
     from benchmarks.plot import pareto
 
-    write_text_atomic(folder / MARKDOWN, markdown(report))
+    atomic.write_text(folder / MARKDOWN, markdown(report))
     pareto(report, folder / PLOT)
 
 
 def publish(run_dir: Path, folder: Path, name: str) -> None:
     """Copy the run's report files to ``folder/<name>.json|.md|.png`` (committed results)."""
-    import shutil
-
     folder.mkdir(parents=True, exist_ok=True)
     for source, suffix in ((REPORT, ".json"), (MARKDOWN, ".md"), (PLOT, ".png")):
-        tmp = folder / f".{name}{suffix}.tmp"
-        shutil.copyfile(run_dir / source, tmp)
-        tmp.replace(folder / f"{name}{suffix}")
+        atomic.copy_file(run_dir / source, folder / f"{name}{suffix}")
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
@@ -139,14 +120,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Benchmark of `{report['run_dir']}`", "",
              f"Machine: {describe(report['machine'])}. Threads: {report['threads']}. "
              f"Reference: `{report['reference']}` on PyTorch FP32, re-measured in every measurement's "
-             f"process; ratio = p50 / reference p50 (lower is faster). Best within "
-             f"{cfg.budget:g} pt {cfg.metric} of the reference at batch {cfg.pick_shape[0]}, "
-             f"seq {cfg.pick_shape[1]}: **bold**. Harness wall time: {report['wall_seconds']:.0f} s.",
-             *([f"Reproduce: `{report['command']}`."] if report.get("command") else []),
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             f"process; ratio = p50 / reference p50 (lower is faster). **Bold**: {_bold_means(report)}. "
+             f"Harness wall time: {report['wall_seconds']:.0f} s.",
+             *([f"Reproduce: `{report['command']}`."] if report.get("command") else []), ""]
     peers = set(cfg.peers)
-    for row in report["rows"]:
-        lines.append(_table_row(row, shapes, row["id"] in best, row["variant"] in peers))
+    lines += markdown_table(head, [_table_cells(row, shapes, row["id"] in best, row["variant"] in peers)
+                                   for row in report["rows"]])
     lines += _search_lines(report.get("search"))
     if report.get("skipped"):
         lines.append("\nSkipped:")
@@ -188,7 +167,18 @@ def _considered(search: dict[str, Any]) -> str:
     return text
 
 
-def _table_row(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool, peer: bool) -> str:
+def _bold_means(report: dict[str, Any]) -> str:
+    search = report.get("search") or {}
+    if search.get("pick"):
+        return "the search's pick, published as `best` (below)"
+    cfg = BenchmarkConfig.model_validate(report["settings"])
+    return (f"the fastest deployable row (a variant on its own backend, not a peer) within "
+            f"{cfg.budget:g} pt {cfg.metric} of the reference at batch {cfg.pick_shape[0]}, "
+            f"seq {cfg.pick_shape[1]}")
+
+
+def _table_cells(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool,
+                 peer: bool) -> list[str]:
     name = f"{row['variant']} (peer)" if peer else row["variant"]
     cells = [name, row["backend"], row["device"], row.get("precision") or ""]
     if row["status"] != "ok":
@@ -201,6 +191,4 @@ def _table_row(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool, p
         for shape in shapes:
             x = latency_at(row, *shape)
             cells.append(f"{x['p50_ms']:.2f} ({x['p50_ratio']:.2f})" if x else "")
-    if bold:
-        cells = [f"**{c}**" if c else c for c in cells]
-    return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
+    return [f"**{c}**" if c else c for c in cells] if bold else cells

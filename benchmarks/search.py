@@ -1,23 +1,15 @@
 """The recipe's ``search:`` block: among every measured, deployable variant (a variant on the
 backend it was made for), the fastest whose metric is within the budget of the reference's,
 on one device and shape. Not the first that meets the goal: all are measured, the fastest wins.
-The pick is written into the report and copied, with its manifest, to ``runs/<recipe>/best``."""
+The report's bold row (``report.best_in_budget``) and ``runs/<recipe>/best`` (``benchmarks.best``)
+are both this module's ``pick``."""
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from benchmarks.report import REPORT, fastest_at, latency_at, load_report, reference_row, render
-from benchmarks.settings import SearchConfig
-from slimkit.artifacts import write_json_atomic
-
-log = logging.getLogger(__name__)
-BEST = "best"
+from benchmarks.rows import fastest_at, latency_at, reference_row
+from slimkit.settings import SearchConfig
 
 
 def candidates(report: dict[str, Any], cfg: SearchConfig) -> list[dict[str, Any]]:
@@ -69,39 +61,3 @@ def _summary(row: dict[str, Any] | None, cfg: SearchConfig) -> dict[str, Any] | 
     return {"id": row["id"], "variant": row["variant"], "backend": row["backend"],
             "accuracy": row["quality"]["accuracy"], "f1": row["quality"]["f1"],
             "p50_ratio": ratio, "speedup": 1 / ratio}
-
-
-def apply_search(run_dir: Path, cfg: SearchConfig) -> dict[str, Any]:
-    """Pick from the run's report, record it there, and publish ``best``."""
-    report = load_report(run_dir / REPORT)
-    result = pick(report, cfg)
-    if report.get("search") == result and (result["pick"] is None or (run_dir / BEST).is_dir()):
-        return result  # already applied to this report
-    report["search"] = result
-    write_json_atomic(run_dir / REPORT, report)
-    render(report, run_dir)
-    if result["pick"] is None:
-        log.warning("search: %s", result["why"])
-        return result
-    publish(run_dir, result)
-    chosen = result["pick"]
-    log.info("search: best is %s, %.1fx faster than the reference at %s %.4f",
-             chosen["id"], chosen["speedup"], cfg.metric, chosen[cfg.metric])
-    return result
-
-
-def publish(run_dir: Path, result: dict[str, Any]) -> Path:
-    """Copy the picked variant's folder (manifest included) to ``best``, atomically."""
-    source = run_dir / result["pick"]["variant"]
-    target = run_dir / BEST
-    tmp = run_dir / f".{BEST}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    write_json_atomic(tmp / "best.json", {**result, "created": datetime.now(timezone.utc)
-                                          .isoformat(timespec="seconds")})
-    old = run_dir / f".{BEST}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target

@@ -5,14 +5,15 @@ Runtime and OpenVINO through an ONNX export made here and cached beside the run.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.settings import BenchmarkConfig
-from slimkit import artifacts
+from backends.registry import backends
+from slimkit import artifacts, atomic
 from slimkit.errors import RecipeError
+from slimkit.manifest import Manifest
+from slimkit.settings import BenchmarkConfig
 
 log = logging.getLogger(__name__)
 CACHE = ".bench-cache"
@@ -51,38 +52,6 @@ def variant_folders(run_dir: Path) -> dict[str, Path]:
     return {p.name: p for p in folders}
 
 
-def runnable_backends(manifest: dict[str, Any]) -> list[str]:
-    """Backends that can execute this variant's files, its own first."""
-    backend = manifest.get("backend", "pytorch")
-    if backend == "pytorch":  # a pickled quantized module runs only where it was made
-        return ["pytorch"] if manifest.get("artifact") else ["pytorch", "onnxruntime", "openvino"]
-    if backend == "onnxruntime":  # OpenVINO reads ONNX files directly
-        return ["onnxruntime", "openvino"] + (["tensorrt"] if manifest.get("tensorrt") else [])
-    return [backend]
-
-
-def device_problem(manifest: dict[str, Any], backend: str, device: str) -> str | None:
-    """Why this backend cannot run this variant on this device, or None."""
-    if device == "cpu":
-        return "TensorRT runs on CUDA only" if backend == "tensorrt" else None
-    if backend == "openvino":
-        return "OpenVINO targets Intel devices, not CUDA"
-    if backend == "inc" or (backend == "pytorch" and manifest.get("artifact")
-                            and manifest.get("stage_config", {}).get("mode") == "dynamic-int8"):
-        return "dynamic INT8 kernels of PyTorch / INC run on CPU only"
-    if backend == "onnxruntime":
-        import onnxruntime
-
-        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-            return "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)"
-    if backend == "tensorrt":
-        from importlib.util import find_spec
-
-        if find_spec("tensorrt") is None:
-            return "tensorrt is not installed (install slimkit[tensorrt] on the CUDA machine)"
-    return None
-
-
 def cuda_problem() -> str | None:
     import torch
 
@@ -99,10 +68,13 @@ def plan_targets(run_dir: Path, cfg: BenchmarkConfig) -> tuple[list[Target], lis
     if unknown:
         raise RecipeError(f"no finished variant named {', '.join(unknown)} in {run_dir}",
                           field="benchmark.variants", fix=f"use some of: {', '.join(folders)}")
-    reference = artifacts.read_manifest(folders[cfg.reference]) or {}
-    if reference.get("backend") != "pytorch" or reference.get("artifact"):
+    reference = artifacts.read_manifest(folders[cfg.reference])
+    if reference.backend != "pytorch" or reference.artifact:
         raise RecipeError(f"reference '{cfg.reference}' is not a plain PyTorch variant",
                           field="benchmark.reference", fix="name the FP32 PyTorch teacher")
+    registry = backends()
+    listed = cfg.backends or registry.names()
+    registry.check(listed, "benchmark.backends")
     named = None if cfg.variants is None else set(cfg.variants) | set(cfg.peers)
     names = [cfg.reference] + [n for n in folders if n != cfg.reference
                                and (named is None or n in named)]
@@ -113,10 +85,10 @@ def plan_targets(run_dir: Path, cfg: BenchmarkConfig) -> tuple[list[Target], lis
             skipped.append(Skipped("*", "*", "cuda", no_cuda))
             continue
         for name in names:
-            manifest = artifacts.read_manifest(folders[name]) or {}
+            manifest = artifacts.read_manifest(folders[name])
             asked = name == cfg.reference or name in cfg.peers or name in (cfg.variants or [])
             must = "pytorch" if name == cfg.reference else None  # every ratio's denominator
-            for backend, problem in backend_plan(manifest, cfg.backends, asked, device, must):
+            for backend, problem in backend_plan(manifest, listed, asked, device, must):
                 if problem:
                     skipped.append(Skipped(name, backend, device, problem))
                 else:
@@ -124,26 +96,27 @@ def plan_targets(run_dir: Path, cfg: BenchmarkConfig) -> tuple[list[Target], lis
     return targets, skipped
 
 
-def backend_plan(manifest: dict[str, Any], listed: list[str], asked: bool, device: str,
+def backend_plan(manifest: Manifest, listed: list[str], asked: bool, device: str,
                  must: str | None = None) -> list[tuple[str, str | None]]:
     """Each backend that could run this variant, with why it is not measured (or None).
 
     A variant the benchmark block names (reference, variants, peers) that no listed backend can
     run is measured on its own backend rather than dropped; the others it could run on, and every
     backend of a variant it does not name, are reported as skipped with the reason."""
-    runnable = runnable_backends(manifest)
+    registry = backends()
+    runnable = registry.runnable(manifest)
     chosen = [b for b in runnable if b in listed or b == must]
     if asked and not chosen:
         chosen = runnable[:1]
         log.info("%s: no listed backend runs it; measured on its own backend, %s",
-                 manifest.get("variant"), chosen[0])
-    return [(backend, device_problem(manifest, backend, device) if backend in chosen else
-             f"{backend} is not in benchmark.backends {listed}") for backend in runnable]
+                 manifest.variant, chosen[0])
+    return [(backend, registry.get(backend).device_problem(manifest, device) if backend in chosen
+             else f"{backend} is not in benchmark.backends {listed}") for backend in runnable]
 
 
 def needs_graph(target: Target) -> bool:
-    manifest = artifacts.read_manifest(Path(target.folder)) or {}
-    return manifest.get("backend") == "pytorch" and target.backend in ("onnxruntime", "openvino")
+    manifest = artifacts.read_manifest(Path(target.folder))
+    return backends().get(target.backend).needs_onnx_export(manifest)
 
 
 def exported_graph(run_dir: Path, target: Target) -> Path:
@@ -151,17 +124,13 @@ def exported_graph(run_dir: Path, target: Target) -> Path:
     from export.onnx import export_onnx
 
     folder = Path(target.folder)
-    manifest = artifacts.read_manifest(folder) or {}
-    cache = run_dir / CACHE / f"{target.variant}-{manifest.get('fingerprint', 'none')[:16]}"
+    manifest = artifacts.read_manifest(folder)
+    cache = run_dir / CACHE / f"{target.variant}-{manifest.fingerprint[:16]}"
     path = cache / "model.onnx"
     if path.is_file():
         return path
     log.info("%s: exporting to ONNX for the file backends", target.variant)
     variant = artifacts.load_variant(folder)
-    tmp = cache.with_name(cache.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    export_onnx(variant.model, variant.tokenizer, tmp / "model.onnx", opset=18)
-    shutil.rmtree(cache, ignore_errors=True)
-    tmp.replace(cache)
+    atomic.replace_folder(cache, lambda tmp: export_onnx(variant.model, variant.tokenizer,
+                                                         tmp / "model.onnx", opset=18))
     return path

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from slimkit.tables import markdown_table
+
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_S = 1.0
 
@@ -46,14 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         recipes = sorted((REPO / "recipes").glob("*.yaml")) + [broken_copy(Path(tmp))]
-        worst_median = 0.0
-        print("| recipe | exit | median s | max s |\n|---|---|---|---|")
+        worst_median, rows = 0.0, []
         for recipe in recipes:
             seconds_to_validate(recipe)  # warm the file cache
             times, codes = zip(*(seconds_to_validate(recipe) for _ in range(args.runs)), strict=True)
             median = statistics.median(times)
             worst_median = max(worst_median, median)
-            print(f"| {recipe.name} | {codes[0]} | {median:.2f} | {max(times):.2f} |")
+            rows.append([recipe.name, codes[0], f"{median:.2f}", f"{max(times):.2f}"])
+    print("\n".join(markdown_table(["recipe", "exit", "median s", "max s"], rows)))
     print(f"\nslowest median {worst_median:.2f} s against the {BUDGET_S:.0f} s budget")
     return 0 if worst_median <= BUDGET_S else 1
 

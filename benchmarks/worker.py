@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.latency import fixed_batch, shape_result, time_pair
-from benchmarks.metrics import classification_metrics
-from benchmarks.settings import BenchmarkConfig
-from slimkit.artifacts import write_json_atomic
+from slimkit import atomic
 from slimkit.data import Dataset
+from slimkit.metrics import classification_metrics
+from slimkit.settings import BenchmarkConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ def read_rows(path: Path) -> Dataset:
 
 
 def open_target(target: dict[str, Any], threads: int) -> tuple[Any, Any]:
-    import slimkit
-    from slimkit.runtimes import open_runtime
+    from backends.registry import open_runtime
+    from slimkit.artifacts import load_variant
 
-    variant = slimkit.load(target["folder"])
+    variant = load_variant(target["folder"])
     graph = Path(target["graph"]) if target.get("graph") else None
     return variant, open_runtime(variant, target["backend"], target["device"], threads, graph)
 
@@ -95,7 +95,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    write_json_atomic(Path(argv[1]), measure(spec))
+    atomic.write_json(Path(argv[1]), measure(spec))
     return 0
 
 

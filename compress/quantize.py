@@ -9,19 +9,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from export.base import ToleranceConfig, gate
+from backends.registry import backends, runtime_for
 from slimkit.errors import SlimkitError
+from slimkit.manifest import precision_of_mode
+from slimkit.parity import ToleranceConfig, gate
 from slimkit.stage import RunContext, Stage, Variant
-
-SUPPORTED = {
-    "pytorch": {"dynamic-int8", "fp16", "bf16"},
-    "onnxruntime": {"dynamic-int8", "static-int8", "fp16"},
-    "openvino": {"dynamic-int8", "static-int8", "bf16"},
-}
 
 
 class QuantizeConfig(ToleranceConfig):
@@ -50,23 +46,19 @@ class Quantize(Stage[QuantizeConfig]):
 
             variant = quantize_inc.quantize(parent, self.config, ctx)
             return self._gated(variant, parent, ctx)
-        if mode not in SUPPORTED.get(parent.backend, ()):
+        modes = backends().get(parent.backend).quantize_modes
+        if mode not in modes:
             raise SlimkitError(f"quantize {mode} is not available for a {parent.backend} parent "
-                               f"('{parent.name}'); it supports {sorted(SUPPORTED[parent.backend])}")
-        build = {"pytorch": qb.pytorch, "onnxruntime": qb.onnxruntime,
-                 "openvino": qb.openvino}[parent.backend]
+                               f"('{parent.name}'); it supports {sorted(modes)}")
+        build = qb.BUILDERS[parent.backend]
         return self._gated(build(parent, self.config, ctx, ctx.scratch("quantize")), parent, ctx)
 
     def _gated(self, variant: Variant, parent: Variant, ctx: RunContext) -> Variant:
-        variant.name = self.config.variant_name
-        parity = gate(parent, _runtime(variant), ctx, self.config, f"quantize {self.config.mode}")
+        variant.name, variant.precision = self.config.variant_name, precision_of_mode(self.config.mode)
+        parity = gate(runtime_for(parent), runtime_for(variant), parent.tokenizer, ctx, self.config,
+                      f"quantize {self.config.mode}")
         variant.extras.update(parity=parity.to_json(), quantization={
             "mode": self.config.mode, "engine": self.config.engine, "backend": parent.backend,
             "parent": parent.name})
         return variant
 
-
-def _runtime(variant: Variant) -> Any:
-    from slimkit.runtimes import runtime_for
-
-    return runtime_for(variant)

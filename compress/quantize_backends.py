@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from slimkit.batching import encode
-from slimkit.runtimes import require
+from slimkit.runtime import require
 from slimkit.stage import FileVariant, RunContext, Variant
 
 
@@ -145,3 +145,7 @@ def openvino(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Varia
     return FileVariant("", parent.tokenizer, parent.config,
                        {xml.name: xml, "openvino_model.bin": xml.with_suffix(".bin")}, "openvino",
                        options=options)
+
+
+# the quantization routine of each backend that has ``quantize_modes`` (backends/)
+BUILDERS = {"pytorch": pytorch, "onnxruntime": onnxruntime, "openvino": openvino}

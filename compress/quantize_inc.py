@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from slimkit.runtimes import INC_CALIBRATION as CALIBRATION
-from slimkit.runtimes import IncRuntime
+from backends.inc import CALIBRATION, IncRuntime
 from slimkit.stage import RunContext, Variant
 
 

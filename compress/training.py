@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
-from benchmarks.evaluate import evaluate_model
 from slimkit.batching import Encoded, collate_with_rows, encode, length_grouped_batches
 from slimkit.data import Dataset
+from slimkit.evaluation import evaluate_model
 from slimkit.progress import progress as progress_bar
 from slimkit.stage import StageConfig
 
@@ -108,77 +108,118 @@ def _loader(encoded: Encoded, tokenizer: Any, batches: list[list[int]]):
                       collate_fn=lambda rows: collate_with_rows(encoded, rows, tokenizer))
 
 
+@dataclass
+class _Run:
+    """The moving parts of one ``fit`` and what it has seen so far."""
+
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    cfg: TrainingConfig
+    steps_per_epoch: int
+    total: int
+    result: FitResult = field(default_factory=FitResult)
+    best_state: dict[str, Any] | None = None
+    stale: int = 0
+    step: int = 0
+
+    def train_step(self, batch: dict[str, Any], loss_fn: LossFn | None) -> float:
+        row_ids = batch.pop("row_ids")
+        loss = loss_fn(self.model, batch, row_ids) if loss_fn else self.model(**batch).loss
+        self.accelerator.backward(loss)
+        if self.cfg.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad()
+        self.step += 1
+        return loss.item()
+
+    def evaluate(self, epoch: int, running: float, score: Callable[[Any], dict[str, Any]]) -> bool:
+        """Score this checkpoint, keep it when it is the best so far; True when it is time to
+        stop early."""
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        scores = score(unwrapped)
+        value = scores[self.cfg.metric]
+        self.result.history.append({
+            "epoch": epoch + 1, "step": self.step,
+            "train_loss": running / max(1, self.step - epoch * self.steps_per_epoch),
+            "accuracy": scores["accuracy"], "f1": scores["f1"]})
+        log.info("step %d/%d epoch %d: validation %s %.4f", self.step, self.total, epoch + 1,
+                 self.cfg.metric, value)
+        self.model.train()
+        if self.result.best_metric is None or value > self.result.best_metric:
+            self.result.best_metric, self.result.best_step, self.stale = value, self.step, 0
+            self.result.best_scores = scores
+            self.best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
+        else:
+            self.stale += 1
+        patience = self.cfg.early_stopping_patience
+        self.result.stopped_early = bool(patience and self.stale >= patience)
+        return self.result.stopped_early
+
+    def best_model(self) -> Any:
+        """The unwrapped model holding the best evaluated weights, on CPU, in eval mode (trained
+        on CUDA where there is one; the stages after it work on CPU)."""
+        model = self.accelerator.unwrap_model(self.model)
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return model.cpu().eval()
+
+
+def _prepare(model: Any, cfg: TrainingConfig, rows: int, accelerator: Any) -> _Run:
+    from transformers import get_linear_schedule_with_warmup
+
+    # the scheduler counts every process's steps (accelerate steps it once per process); each
+    # process takes its share of the batches, and counts, evaluates and reports its own steps
+    all_steps = math.ceil(rows / cfg.batch_size) * cfg.epochs
+    steps_per_epoch = math.ceil(math.ceil(rows / cfg.batch_size) / accelerator.num_processes)
+    optimizer = _optimizer(model, cfg)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * all_steps),
+                                                all_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return _Run(accelerator, model, optimizer, scheduler, cfg, steps_per_epoch,
+                steps_per_epoch * cfg.epochs)
+
+
 def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: TrainingConfig, *,
         seed: int, max_length: int, loss_fn: LossFn | None = None) -> FitResult:
     """Train ``model`` in place; on return it holds the best evaluated weights."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from transformers import get_linear_schedule_with_warmup
 
     set_seed(seed)
     rng = random.Random(seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     encoded = encode(training_rows(train, cfg.max_train_samples, seed), tokenizer, max_length)
-    # the scheduler counts every process's steps (accelerate steps it once per process); each
-    # process takes its share of the batches, and counts, evaluates and reports its own steps
-    all_steps = math.ceil(len(encoded) / cfg.batch_size) * cfg.epochs
-    steps_per_epoch = math.ceil(math.ceil(len(encoded) / cfg.batch_size) / accelerator.num_processes)
-    total = steps_per_epoch * cfg.epochs
-    optimizer = _optimizer(model, cfg)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * all_steps),
-                                                all_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    eval_at, result, best_state, stale = _eval_steps(steps_per_epoch, cfg), FitResult(), None, 0
-    start, step = time.perf_counter(), 0
-    model.train()
-    progress = progress_bar(total=total, desc="train", unit="step",
+    run = _prepare(model, cfg, len(encoded), accelerator)
+    eval_at = _eval_steps(run.steps_per_epoch, cfg)
+
+    def score(unwrapped: Any) -> dict[str, Any]:
+        return _evaluate_once(accelerator, unwrapped, tokenizer, validation, max_length, cfg)
+
+    start = time.perf_counter()
+    run.model.train()
+    progress = progress_bar(total=run.total, desc="train", unit="step",
                             enabled=accelerator.is_local_main_process)
     for epoch in range(cfg.epochs):
-        batches = _batches(encoded, cfg, rng)
         running = 0.0
-        for batch in accelerator.prepare(_loader(encoded, tokenizer, batches)):
-            row_ids = batch.pop("row_ids")
-            loss = loss_fn(model, batch, row_ids) if loss_fn else model(**batch).loss
-            accelerator.backward(loss)
-            if cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            running += loss.item()
+        for batch in accelerator.prepare(_loader(encoded, tokenizer, _batches(encoded, cfg, rng))):
+            loss = run.train_step(batch, loss_fn)
+            running += loss
             progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
-            if step not in eval_at:
-                continue
-            unwrapped = accelerator.unwrap_model(model)
-            scores = _evaluate_once(accelerator, unwrapped, tokenizer, validation, max_length, cfg)
-            value = scores[cfg.metric]
-            result.history.append({"epoch": epoch + 1, "step": step, "train_loss": running / max(
-                1, step - epoch * steps_per_epoch), "accuracy": scores["accuracy"], "f1": scores["f1"]})
-            log.info("step %d/%d epoch %d: validation %s %.4f", step, total, epoch + 1,
-                     cfg.metric, value)
-            model.train()
-            if result.best_metric is None or value > result.best_metric:
-                result.best_metric, result.best_step, stale = value, step, 0
-                result.best_scores = scores
-                best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
-            else:
-                stale += 1
-            if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
-                result.stopped_early = True
+            progress.set_postfix(loss=f"{loss:.4f}", epoch=epoch + 1)
+            if run.step in eval_at and run.evaluate(epoch, running, score):
                 break
-        if result.stopped_early:
-            log.info("early stop after step %d: no gain in %d evaluations", step, stale)
+        if run.result.stopped_early:
+            log.info("early stop after step %d: no gain in %d evaluations", run.step, run.stale)
             break
     progress.close()
-    model = accelerator.unwrap_model(model)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.cpu().eval()  # trained on CUDA where there is one; the stages after it work on CPU
-    result.steps, result.seconds = step, time.perf_counter() - start
-    return result
+    run.best_model()
+    run.result.steps, run.result.seconds = run.step, time.perf_counter() - start
+    return run.result
 
 
 def _evaluate_once(accelerator: Any, model: Any, tokenizer: Any, validation: Dataset,

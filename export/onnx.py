@@ -10,8 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from export.base import ExportError, ToleranceConfig, gate, require_pytorch_parent
-from slimkit.stage import FileVariant, RunContext, Stage, Variant
+from backends.onnxruntime import OnnxRuntime
+from backends.registry import runtime_for
+from export.base import ExportError
+from slimkit import atomic
+from slimkit.parity import ToleranceConfig, gate
+from slimkit.runtime import require
+from slimkit.stage import FileVariant, RunContext, Stage, Variant, require_pytorch_parent
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.onnx"
@@ -28,15 +33,14 @@ class OnnxConfig(ToleranceConfig):
 
 class Onnx(Stage[OnnxConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
-        from slimkit.runtimes import OnnxRuntime, require
-
         require("onnxruntime", "onnx")
         require_pytorch_parent(parent, "onnx")
         path = export_onnx(parent.model, parent.tokenizer, ctx.scratch("onnx") / MODEL_FILE,
                            self.config.opset)
         if self.config.optimize:
             path = optimize_onnx(path, parent.model.config)
-        parity = gate(parent, OnnxRuntime(path), ctx, self.config, "onnx export")
+        parity = gate(runtime_for(parent), OnnxRuntime(path), parent.tokenizer, ctx, self.config,
+                      "onnx export")
         return FileVariant(self.config.variant_name, parent.tokenizer, parent.model.config,
                            {MODEL_FILE: path}, "onnxruntime", parity=parity.to_json(),
                            opset=self.config.opset, optimized=self.config.optimize)
@@ -50,8 +54,6 @@ def model_inputs(model: Any) -> list[str]:
 def export_onnx(model: Any, tokenizer: Any, path: Path, opset: int) -> Path:
     """torch.onnx dynamo export with dynamic batch and sequence axes; inputs the model takes."""
     import torch
-
-    from slimkit.runtimes import require
 
     require("onnxscript", "onnx")
     names = model_inputs(model)
@@ -79,7 +81,6 @@ def optimize_onnx(path: Path, config: Any) -> Path:
     optimized = optimizer.optimize_model(str(path), model_type="bert", num_heads=heads,
                                          hidden_size=hidden, opt_level=1)
     log.info("onnx fusions: %s", optimized.get_fused_operator_statistics())
-    out = path.with_name("model_optimized.onnx")
-    optimized.save_model_to_file(str(out))
-    out.replace(path)
+    with atomic.replacing_file(path) as tmp:
+        optimized.save_model_to_file(str(tmp))
     return path

@@ -8,9 +8,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from export.base import ToleranceConfig, gate, require_pytorch_parent
+from backends.openvino import OpenVinoRuntime
+from backends.registry import runtime_for
 from export.onnx import export_onnx
-from slimkit.stage import FileVariant, RunContext, Stage, Variant
+from slimkit.parity import ToleranceConfig, gate
+from slimkit.runtime import require
+from slimkit.stage import FileVariant, RunContext, Stage, Variant, require_pytorch_parent
 
 IR_FILE = "openvino_model.xml"
 
@@ -27,8 +30,6 @@ class OpenVinoConfig(ToleranceConfig):
 
 class OpenVino(Stage[OpenVinoConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
-        from slimkit.runtimes import OpenVinoRuntime, require
-
         ov = require("openvino", "openvino")
         require_pytorch_parent(parent, "openvino")
         scratch = ctx.scratch("openvino")
@@ -38,8 +39,10 @@ class OpenVino(Stage[OpenVinoConfig]):
         ov.save_model(ov.convert_model(str(onnx_path)), str(xml),
                       compress_to_fp16=self.config.weights == "fp16")
         runtime = OpenVinoRuntime(xml, precision=self.config.precision)
-        parity = gate(parent, runtime, ctx, self.config, f"openvino {self.config.precision}")
+        parity = gate(runtime_for(parent), runtime, parent.tokenizer, ctx, self.config,
+                      f"openvino {self.config.precision}")
         return FileVariant(self.config.variant_name, parent.tokenizer, parent.model.config,
                            {IR_FILE: xml, "openvino_model.bin": xml.with_suffix(".bin")},
                            "openvino", options={"precision": self.config.precision},
+                           precision="bf16" if self.config.precision == "bf16" else "fp32",
                            parity=parity.to_json(), weights=self.config.weights)

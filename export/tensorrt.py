@@ -12,11 +12,16 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from export.base import ExportError, ToleranceConfig, gate
+from backends.onnxruntime import OnnxRuntime
+from backends.registry import runtime_for
+from backends.tensorrt import PROFILES, build_engine
+from compress.quantize_backends import ort_static, weight_matmuls
+from export.base import ExportError
+from slimkit.parity import ToleranceConfig, gate
+from slimkit.runtime import require
 from slimkit.stage import FileVariant, RunContext, Stage, Variant
 
 log = logging.getLogger(__name__)
-PROFILES = "tensorrt_profiles.json"
 Role = Literal["ffn_output", "head"]
 
 
@@ -39,8 +44,6 @@ class TensorRtConfig(ToleranceConfig):
 
 class TensorRt(Stage[TensorRtConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
-        from slimkit.runtimes import OnnxRuntime, require
-
         onnx = require("onnx", "onnx")
         if parent.backend != "onnxruntime":
             raise ExportError(f"tensorrt starts from an FP32 ONNX variant (kind: onnx), not "
@@ -49,7 +52,8 @@ class TensorRt(Stage[TensorRtConfig]):
         out = scratch / "model.onnx"
         excluded = self._build(parent, ctx, out)
         onnx.checker.check_model(str(out))
-        parity = gate(parent, OnnxRuntime(out), ctx, self.config, f"tensorrt {self.config.precision}")
+        parity = gate(runtime_for(parent), OnnxRuntime(out), parent.tokenizer, ctx, self.config,
+                      f"tensorrt {self.config.precision}")
         profiles = shape_profiles(parent.tokenizer, ctx.recipe.data.max_length, self.config)
         (scratch / PROFILES).write_text(json.dumps(profiles, indent=2) + "\n", encoding="utf-8")
         engine = build_engine(out, profiles, self.config.precision)
@@ -57,8 +61,8 @@ class TensorRt(Stage[TensorRtConfig]):
         if engine:
             files[engine["file"]] = scratch / engine["file"]
         return FileVariant(self.config.variant_name, parent.tokenizer, parent.config, files,
-                           "onnxruntime",
-                           parity=parity.to_json(), tensorrt={
+                           "onnxruntime", precision="fp16" if self.config.precision == "fp16"
+                           else "int8 q/dq", parity=parity.to_json(), tensorrt={
                                "precision": self.config.precision, "kept_float": excluded,
                                "trtexec": trtexec_command(profiles, self.config.precision),
                                "engine": engine})
@@ -71,8 +75,6 @@ class TensorRt(Stage[TensorRtConfig]):
             onnx.save(float16.convert_float_to_float16(onnx.load(str(parent.artifact)),
                                                        keep_io_types=True), str(out))
             return []
-        from compress.quantize_backends import ort_static
-
         excluded = sensitive_matmuls(parent.artifact, self.config.keep_float)
         ort_static(parent, self.config, ctx, parent.artifact, out, symmetric=True, exclude=excluded)
         return excluded
@@ -82,8 +84,6 @@ def sensitive_matmuls(path: Path, roles: list[str]) -> list[str]:
     """Weight MatMuls with the given roles, found from the graph's structure (the dynamo exporter
     names nodes generically): an FFN output projection reads a GELU; the head is the last two."""
     import onnx
-
-    from compress.quantize_backends import weight_matmuls
 
     graph = onnx.load(str(path), load_external_data=False).graph
     weights = weight_matmuls(path)
@@ -130,11 +130,6 @@ def shape_profiles(tokenizer: Any, max_length: int, cfg: TensorRtConfig) -> dict
     return {name: shapes for name in names}
 
 
-def profiles_for(path: Path) -> dict[str, Any]:
-    """The min / opt / max shapes written beside a TensorRT-ready graph."""
-    return json.loads(path.with_name(PROFILES).read_text(encoding="utf-8"))
-
-
 def trtexec_command(profiles: dict[str, Any], precision: str) -> str:
     def spec(which: str) -> str:
         return ",".join(f"{name}:{'x'.join(map(str, shape[which]))}" for name, shape in profiles.items())
@@ -142,35 +137,3 @@ def trtexec_command(profiles: dict[str, Any], precision: str) -> str:
     flags = "--fp16" if precision == "fp16" else "--int8 --fp16"
     return (f"trtexec --onnx=model.onnx --minShapes={spec('min')} --optShapes={spec('opt')} "
             f"--maxShapes={spec('max')} {flags} --saveEngine=model.plan")
-
-
-def build_engine(path: Path, profiles: dict[str, Any], precision: str,
-                 plan: Path | None = None) -> dict[str, Any] | None:
-    """Build a TensorRT engine where the package imports; None (and why, logged) elsewhere."""
-    try:
-        import tensorrt as trt
-    except ImportError:
-        log.info("tensorrt is not installed here: the graph was checked with onnx.checker and "
-                 "ONNX Runtime; build it on the target with the trtexec command in the manifest")
-        return None
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"TensorRT could not parse the graph: {errors}")
-    config = builder.create_builder_config()
-    config.set_flag(trt.BuilderFlag.FP16)
-    if precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-    profile = builder.create_optimization_profile()
-    for name, shape in profiles.items():
-        profile.set_shape(name, shape["min"], shape["opt"], shape["max"])
-    config.add_optimization_profile(profile)
-    engine = builder.build_serialized_network(network, config)
-    if engine is None:
-        raise ExportError("TensorRT failed to build an engine from the graph")
-    plan = plan or path.with_name("model.plan")
-    plan.write_bytes(bytes(engine))
-    return {"file": plan.name, "bytes": plan.stat().st_size, "tensorrt": trt.__version__}

@@ -13,11 +13,15 @@ if TYPE_CHECKING:
     from slimkit.stage import Variant
 
 
-def load(path: str) -> Variant:
-    """Load a variant folder written by ``slimkit run``: model, tokenizer and manifest, one call."""
+def load(path: str, device: str = "cpu") -> Variant:
+    """Load a variant folder written by ``slimkit run``: model, tokenizer, manifest, and the
+    runtime of the backend it was made for, so that ``variant.predict(texts)`` works. One call."""
+    from backends.registry import runtime_for
     from slimkit.artifacts import load_variant
 
-    return load_variant(path)
+    variant = load_variant(path)
+    variant.runtime = runtime_for(variant, device)
+    return variant
 
 
 __all__ = ["__version__", "load"]

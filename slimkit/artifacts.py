@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 import shutil
 from collections.abc import Callable
@@ -13,13 +12,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from slimkit import atomic
 from slimkit.errors import RecipeError
+from slimkit.manifest import MANIFEST, Manifest, read_manifest_file
 from slimkit.stage import FileVariant, Variant
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 _LIBRARIES = ("slimkit", "torch", "transformers", "accelerate", "tokenizers", "scikit-learn",
               "onnx", "onnxruntime", "openvino", "nncf", "optimum", "optimum-intel")
 
@@ -51,71 +50,44 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    return read_manifest_like(folder / MANIFEST)
-
-
-def read_manifest_like(path: Path) -> dict[str, Any] | None:
-    """A JSON object from disk, or None when it is missing or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+def read_manifest(folder: Path) -> Manifest | None:
+    """The folder's manifest; None when it has none (RecipeError when it cannot be read)."""
+    return read_manifest_file(folder / MANIFEST)
 
 
 def is_finished(folder: Path, fingerprint: str) -> bool:
     """True when the folder holds a complete variant made from exactly these inputs."""
-    manifest = read_manifest(folder)
-    return bool(manifest) and manifest.get("fingerprint") == fingerprint
+    try:
+        manifest = read_manifest(folder)
+    except RecipeError:  # an older slimkit's folder: rebuilt
+        return False
+    return manifest is not None and manifest.fingerprint == fingerprint
 
 
-def write_variant(folder: Path, fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+def write_variant(folder: Path, fill: Callable[[Path], Manifest]) -> Manifest:
     """Build a variant in a temporary sibling folder, then swap it in with one rename.
 
     ``fill(tmp)`` writes the files and returns the manifest (without checksums). An interrupted
     run leaves only a temporary folder, which the next run removes; never a half-written variant.
     """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    def filled(tmp: Path) -> Manifest:
         manifest = fill(tmp)
-        manifest["files"] = checksums(tmp)
-        manifest["manifest_version"] = MANIFEST_VERSION
-        write_json_atomic(tmp / MANIFEST, manifest)
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+        manifest.files = checksums(tmp)
+        atomic.write_json(tmp / MANIFEST, manifest.to_json())
+        return manifest
+
+    return atomic.replace_folder(folder, filled)
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
     """Delete temporary folders left by an interrupted run of this recipe."""
     if run_dir.is_dir():
-        for leftover in run_dir.glob(".*.tmp-*"):
+        for leftover in [*run_dir.glob(".*.tmp-*"), *run_dir.glob(".*.old-*")]:
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
 
 
-def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    for name, expected in manifest.get("files", {}).items():
+def verify_checksums(folder: Path, manifest: Manifest) -> None:
+    for name, expected in manifest.files.items():
         path = folder / name
         if not path.is_file() or sha256_file(path) != expected:
             raise RecipeError(f"{path} is missing or changed since it was written",
@@ -137,18 +109,18 @@ def load_variant(path: str | Path, *, verify: bool = True) -> Variant:
     from slimkit import safe_load
 
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-    name, backend = manifest.get("variant", folder.name), manifest.get("backend", "pytorch")
-    if not manifest.get("artifact"):
+    name, backend, artifact = manifest.variant, manifest.backend, manifest.artifact
+    if not artifact:
         model = safe_load.load_classifier(folder)
         return Variant(name=name, model=model.eval(), tokenizer=tokenizer, path=folder,
-                       backend=backend, manifest=manifest)
+                       backend=backend, precision=manifest.precision, manifest=manifest)
     config = safe_load.classifier_config(folder)
-    variant = FileVariant(name, tokenizer, config, {manifest["artifact"]: folder / manifest["artifact"]},
-                          backend, manifest.get("backend_options"))
+    variant = FileVariant(name, tokenizer, config, {artifact: folder / artifact}, backend,
+                          manifest.backend_options, precision=manifest.precision)
     variant.path, variant.manifest = folder, manifest
     if backend == "pytorch":
-        if manifest["artifact"] != safe_load.INT8_FILE:
-            raise RecipeError(f"{folder} holds a pickled model ({manifest['artifact']}), which slimkit "
+        if artifact != safe_load.INT8_FILE:
+            raise RecipeError(f"{folder} holds a pickled model ({artifact}), which slimkit "
                               "no longer loads: unpickling can run any code",
                               fix="re-run the recipe to rebuild this variant as safetensors")
         variant.model = safe_load.load_int8(folder, config)

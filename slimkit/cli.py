@@ -21,6 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True)
+    _run_commands(commands)
+    _measure_commands(commands)
+    return parser
+
+
+def _run_commands(commands: Any) -> None:
     validate = commands.add_parser("validate", help="check a recipe, its data and its model config")
     validate.add_argument("recipe")
     run = commands.add_parser("run", help="run a recipe's stages, resuming finished ones")
@@ -28,18 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default: the recipe's output_dir, 'runs')")
     run.add_argument("--force", action="store_true", help="redo finished stages too")
     commands.add_parser("list-stages", help="every registered stage and its fields")
+
+
+def _measure_commands(commands: Any) -> None:
+    from slimkit.cli_flags import add_model_flags
+    from slimkit.settings import BenchmarkConfig, Tolerances
+
     bench = commands.add_parser("bench", help="measure every variant x backend x device of a run")
     bench.add_argument("run_dir")
     bench.add_argument("--recipe", help="take the settings from this recipe's benchmark: block")
     bench.add_argument("--out", help="folder for report.json / .md / pareto.png (default: RUN_DIR)")
-    for flag, kind, many in (("reference", str, False), ("variants", str, True),
-                             ("backends", str, True), ("devices", str, True),
-                             ("batch-sizes", int, True), ("seq-lens", int, True),
-                             ("threads", int, False), ("warmup", int, False), ("rounds", int, False),
-                             ("per-round", int, False), ("min-seconds", float, False),
-                             ("budget", float, False), ("metric", str, False),
-                             ("timeout", int, False)):
-        bench.add_argument(f"--{flag}", type=kind, nargs="+" if many else None)
+    add_model_flags(bench, BenchmarkConfig, skip=("publish",))
     profile = commands.add_parser("profile", help="where one call's time goes, per operator kind")
     profile.add_argument("run_dir")
     profile.add_argument("--variants", nargs="+", required=True)
@@ -55,13 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("new")
     compare.add_argument("baseline")
     compare.add_argument("--tolerances", help="YAML of per-metric limits (see benchmarks/REPORT.md)")
-    for metric, unit in (("accuracy", "points"), ("f1", "points"), ("agreement", "points"),
-                         ("latency", "relative rise of a row's geometric-mean p50 ratio"),
-                         ("latency-shape", "relative rise of the p50 ratio at one shape"),
-                         ("p90", "relative rise"), ("memory", "relative rise"),
-                         ("size", "relative rise")):
-        compare.add_argument(f"--{metric}", type=float, help=f"max change ({unit})")
-    return parser
+    add_model_flags(compare, Tolerances)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,11 +149,11 @@ def _run(args: argparse.Namespace) -> int:
 def _table(manifests: list[dict[str, Any]]) -> str:
     lines = [f"{'variant':<20} {'stage':<12} {'accuracy':>9} {'f1':>7} {'params':>11} {'MB':>7}"]
     for m in manifests:
-        metrics = m.get("metrics") or {}
+        metrics = m.metrics or {}
         acc, f1 = metrics.get("accuracy"), metrics.get("f1")
-        lines.append(f"{m['variant']:<20} {m['stage']:<12} "
+        lines.append(f"{m.variant:<20} {m.stage:<12} "
                      f"{'-' if acc is None else f'{acc:.4f}':>9} {'-' if f1 is None else f'{f1:.4f}':>7} "
-                     f"{m.get('parameters') or 0:>11,} {m.get('size_bytes', 0) / 1e6:>7.1f}")
+                     f"{m.parameters or 0:>11,} {m.size_bytes / 1e6:>7.1f}")
     return "\n".join(lines)
 
 
@@ -193,18 +192,16 @@ def _bench(args: argparse.Namespace) -> int:
 
     from benchmarks.harness import bench
     from benchmarks.report import MARKDOWN
-    from benchmarks.settings import BenchmarkConfig
+    from slimkit.cli_flags import model_flags
     from slimkit.recipe import load_recipe, parse_model
     from slimkit.run_lock import run_lock
+    from slimkit.settings import BenchmarkConfig
 
     settings: dict[str, Any] = {}
     if args.recipe:
         block = load_recipe(args.recipe).benchmark
         settings = block.model_dump(exclude_unset=True) if block else {}
-    for name in BenchmarkConfig.model_fields:
-        value = getattr(args, name, None)
-        if value is not None:
-            settings[name] = value
+    settings.update(model_flags(args, BenchmarkConfig))
     cfg = parse_model(BenchmarkConfig, settings, file=args.recipe or "slimkit bench",
                       prefix="benchmark" if args.recipe else "")
     out = Path(args.out or args.run_dir)
@@ -220,9 +217,9 @@ def _profile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from benchmarks.profile import markdown, profile_run
-    from slimkit.artifacts import write_json_atomic, write_text_atomic
+    from slimkit import atomic
     from slimkit.errors import RecipeError
-    from slimkit.runtimes import threads_default
+    from slimkit.launch import physical_cores
 
     for flag in ("batch_size", "seq_len", "calls", "threads"):
         value = getattr(args, flag)
@@ -230,13 +227,13 @@ def _profile(args: argparse.Namespace) -> int:
             raise RecipeError(f"{value} is not a count", file="slimkit profile",
                               field=f"--{flag.replace('_', '-')}", fix="use 1 or more")
     result = profile_run(Path(args.run_dir), args.variants, batch_size=args.batch_size,
-                         seq_len=args.seq_len, threads=args.threads or threads_default(),
+                         seq_len=args.seq_len, threads=args.threads or physical_cores(),
                          calls=args.calls, warmup=args.warmup)
     result["command"] = shlex.join(["slimkit", *args.argv])
     out = Path(args.out or args.run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "profile.json", result)
-    write_text_atomic(out / "profile.md", markdown(result))
+    atomic.write_json(out / "profile.json", result)
+    atomic.write_text(out / "profile.md", markdown(result))
     print(markdown(result))
     return 0
 
@@ -257,11 +254,10 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from benchmarks.compare import compare, load_tolerances, table
     from benchmarks.report import load_report
+    from slimkit.cli_flags import model_flags
+    from slimkit.settings import Tolerances
 
-    tolerances = load_tolerances(args.tolerances, accuracy=args.accuracy, f1=args.f1,
-                                 agreement=args.agreement, latency=args.latency,
-                                 latency_shape=args.latency_shape, p90=args.p90,
-                                 memory=args.memory, size=args.size)
+    tolerances = load_tolerances(args.tolerances, **model_flags(args, Tolerances))
     checks = compare(load_report(args.new), load_report(args.baseline), tolerances)
     print(table(checks))
     return 1 if any(c.failed for c in checks) else 0

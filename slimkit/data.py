@@ -6,6 +6,7 @@ Errors name the recipe field, the data file and the row, and say what to change.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -29,6 +30,12 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def checksum(self) -> str:
+        """sha256 of the rows' content (texts, pairs, labels, label names): the same rows read
+        from another path or format give the same value, other rows another."""
+        content = [self.texts, self.text_pairs, self.labels, self.label_names]
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()
 
     def subset(self, indices: list[int]) -> Dataset:
         pairs = [self.text_pairs[i] for i in indices] if self.text_pairs is not None else None

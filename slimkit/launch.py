@@ -23,13 +23,19 @@ def is_main_launch_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def physical_cores() -> int:
+    """The default thread count of one process alone on this machine (a runtime, a benchmark)."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
 def set_threads(threads: int | None) -> None:
     """The recipe's threads, else OMP_NUM_THREADS where the user (or a parallel test runner) set
     it, else the physical cores shared by this machine's launched processes."""
-    import psutil
     import torch
 
     told = os.environ.get("OMP_NUM_THREADS", "")
     here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    share = max(1, (psutil.cpu_count(logical=False) or 1) // here)
+    share = max(1, physical_cores() // here)
     torch.set_num_threads(threads or (int(told) if told.isdigit() and int(told) > 0 else share))

@@ -6,14 +6,17 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from benchmarks.settings import BenchmarkConfig, SearchConfig
 from slimkit.errors import RecipeError
 from slimkit.recipe_paths import anchor_paths, interpolate
+from slimkit.settings import BenchmarkConfig, SearchConfig
+
+if TYPE_CHECKING:
+    from slimkit.manifest import Manifest
 
 ARCHITECTURES = ("bert", "roberta", "albert", "distilbert", "electra", "deberta-v2", "xlm-roberta")
 
@@ -85,19 +88,19 @@ class Recipe(Strict):
                                       ("device", search.device, bench.devices)):
             if value not in measured:
                 raise ValueError(f"search.{what} {value} is not measured by benchmark ({measured})")
-        if search.backend and search.backend not in bench.backends:
+        if search.backend and bench.backends is not None and search.backend not in bench.backends:
             raise ValueError(f"search.backend {search.backend} is not in benchmark.backends")
         return self
 
 
-def recipe_of(manifest: dict[str, Any]) -> Recipe:
+def recipe_of(manifest: Manifest) -> Recipe:
     """The recipe a variant was made by: as resolved when it ran (paths absolute), or, for
     manifests written before that was kept, from its text with paths taken from its folder."""
-    kept = manifest["recipe"]
-    if "resolved" in kept:
-        return Recipe.model_validate(kept["resolved"])
-    raw = yaml.safe_load(kept["text"])
-    return Recipe.model_validate(interpolate(anchor_paths(raw, Path(kept["path"]).parent)))
+    kept = manifest.recipe
+    if kept.resolved is not None:
+        return Recipe.model_validate(kept.resolved)
+    raw = yaml.safe_load(kept.text)
+    return Recipe.model_validate(interpolate(anchor_paths(raw, Path(kept.path).parent)))
 
 
 def read_recipe_yaml(path: str | Path) -> dict[str, Any]:

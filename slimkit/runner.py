@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from slimkit import artifacts
+from slimkit import artifacts, atomic
 from slimkit.data import Splits, load_splits
 from slimkit.errors import RecipeError, SlimkitError
 from slimkit.launch import is_main_launch_process, launch_state, set_threads
+from slimkit.manifest import DataRecord, Manifest, RecipeRecord
 from slimkit.models import read_model_config
 from slimkit.recipe import Recipe, load_recipe, parse_model
 from slimkit.run_lock import run_lock
@@ -27,10 +28,10 @@ BASE = "base"
 
 def build_registry() -> Registry:
     """Every stage slimkit ships, listed here and nowhere else."""
-    from benchmarks.peers import Peer, PeerConfig
     from compress.distill import Distill, DistillConfig
     from compress.finetune import Finetune, FinetuneConfig
     from compress.import_model import Import, ImportConfig
+    from compress.peers import Peer, PeerConfig
     from compress.prune_ffn import PruneFfn, PruneFfnConfig
     from compress.prune_heads import PruneHeads, PruneHeadsConfig
     from compress.prune_layers import PruneLayers, PruneLayersConfig
@@ -62,6 +63,14 @@ class Plan:
     def parent_of(self, index: int) -> str:
         explicit = self.stages[index].parent
         return explicit or (self.stages[index - 1].variant_name if index else BASE)
+
+    def lineage(self, name: str) -> list[str]:
+        """``name`` and the variants it descends from, base first."""
+        names = [c.variant_name for c in self.stages]
+        chain = [name]
+        while chain[0] != BASE:
+            chain.insert(0, self.parent_of(names.index(chain[0])))
+        return chain
 
 
 def plan(path: str | Path, registry: Registry) -> Plan:
@@ -115,8 +124,14 @@ def _check_order(stages: list[StageConfig], file: str) -> None:
 
 
 def _check_benchmark(recipe: Recipe, stages: list[StageConfig], file: str) -> None:
+    from backends.registry import backends
+
     if recipe.benchmark is None:
         return
+    registry = backends()
+    registry.check(recipe.benchmark.backends or [], "benchmark.backends", file)
+    if recipe.search is not None and recipe.search.backend is not None:
+        registry.check([recipe.search.backend], "search.backend", file)
     names = [c.variant_name for c in stages]
     for field, wanted in (("reference", [recipe.benchmark.reference]),
                           ("variants", recipe.benchmark.variants or []),
@@ -141,7 +156,7 @@ def _base_fingerprint(plan: Plan) -> str:
 
 
 def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
-            force: bool = False) -> list[dict[str, Any]]:
+            force: bool = False) -> list[Manifest]:
     """Run every stage whose variant is missing or stale; return each variant's manifest."""
     run_dir = Path(out_dir or plan.recipe.output_dir) / plan.recipe.name
     if not is_main_launch_process():
@@ -150,7 +165,7 @@ def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
         return _execute(plan, registry, run_dir, force)
 
 
-def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list[dict[str, Any]]:
+def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list[Manifest]:
     recipe, main = plan.recipe, launch_state().is_main_process
     set_threads(recipe.threads)
     if main:  # the others must not touch the main process's temporary folders
@@ -169,13 +184,13 @@ def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list
             artifacts.remove_stale_temporaries(run_dir)
     if not main:
         return manifests
-    artifacts.write_json_atomic(run_dir / "summary.json", _summary(manifests))
+    atomic.write_json(run_dir / "summary.json", _summary(manifests))
     if recipe.benchmark is not None:
         _benchmark(recipe, run_dir, manifests, force, command=f"slimkit run {plan.path}")
     return manifests
 
 
-def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], force: bool,
+def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[Manifest], force: bool,
                command: str) -> None:
     """The recipe's benchmark block, redone only when a variant or the settings changed."""
     from benchmarks.harness import bench
@@ -185,16 +200,15 @@ def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], f
         return
     settings = recipe.benchmark.model_dump(mode="json", exclude={"publish"})  # where, not what
     fingerprint = artifacts.sha256_json({"benchmark": settings,
-                                         "variants": sorted(m["fingerprint"] for m in manifests)})
-    done = artifacts.read_manifest_like(run_dir / REPORT)
-    if not force and done and done.get("fingerprint") == fingerprint:
+                                         "variants": sorted(m.fingerprint for m in manifests)})
+    if not force and _report_fingerprint(run_dir / REPORT) == fingerprint:
         log.info("benchmark: report.json is up to date with these variants, skipped")
     else:
         log.info("benchmark: measuring every variant x backend x device")
         bench(run_dir, recipe.benchmark,
               extra={"fingerprint": fingerprint, "recipe": recipe.name, "command": command})
     if recipe.search is not None:
-        from benchmarks.search import apply_search
+        from benchmarks.best import apply_search
 
         apply_search(run_dir, recipe.search)
     if recipe.benchmark.publish:
@@ -203,8 +217,18 @@ def _benchmark(recipe: Recipe, run_dir: Path, manifests: list[dict[str, Any]], f
         publish(run_dir, Path(recipe.benchmark.publish), recipe.name)
 
 
+def _report_fingerprint(path: Path) -> str | None:
+    """What the existing report was measured from; None when there is none to trust."""
+    from benchmarks.report import load_report
+
+    try:
+        return load_report(path).get("fingerprint") if path.is_file() else None
+    except RecipeError:  # unreadable or from an older slimkit: measured again
+        return None
+
+
 def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
-             fingerprints: dict[str, str], manifests: list[dict[str, Any]], force: bool) -> None:
+             fingerprints: dict[str, str], manifests: list[Manifest], force: bool) -> None:
     for index, config in enumerate(plan.stages):
         name, parent = config.variant_name, plan.parent_of(index)
         fingerprints[name] = artifacts.sha256_json(
@@ -219,7 +243,7 @@ def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
 
 
 def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunContext,
-               parent: str, folder: Path, fingerprints: dict[str, str]) -> dict[str, Any]:
+               parent: str, folder: Path, fingerprints: dict[str, str]) -> Manifest:
     """Run, evaluate and write one stage. Under a multi-process launch only the main process
     evaluates and writes; a stage that is not distributed runs there alone, the others wait."""
     state, stage = launch_state(), registry.build(config)
@@ -227,7 +251,7 @@ def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunCont
         variant = _run_and_write(plan, stage, config, ctx, parent, folder, fingerprints,
                                  main=state.is_main_process)
     state.wait_for_everyone()
-    manifest = artifacts.read_manifest(folder) or {}
+    manifest = artifacts.read_manifest(folder)
     if state.is_main_process or stage.distributed:
         variant.manifest, variant.path = manifest, folder
         ctx.variants[variant.name] = variant
@@ -236,7 +260,8 @@ def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunCont
 
 def _run_and_write(plan: Plan, stage: Any, config: StageConfig, ctx: RunContext, parent: str,
                    folder: Path, fingerprints: dict[str, str], *, main: bool) -> Variant:
-    from benchmarks.evaluate import evaluate_variant
+    from backends.registry import runtime_for
+    from slimkit.evaluation import evaluate_runtime
 
     started = time.perf_counter()
     try:
@@ -251,13 +276,13 @@ def _run_and_write(plan: Plan, stage: Any, config: StageConfig, ctx: RunContext,
         return variant
     metrics = None
     if config.evaluate:  # a training stage may already have scored its kept checkpoint on them
-        metrics = variant.metrics or evaluate_variant(variant, plan.splits.eval,
-                                                      plan.recipe.data.max_length)
+        metrics = variant.metrics or evaluate_runtime(runtime_for(variant), variant.tokenizer,
+                                                      plan.splits.eval, plan.recipe.data.max_length)
     if metrics:
         log.info("%s: eval accuracy %.4f, F1 %.4f", variant.name, metrics["accuracy"],
                  metrics["f1"])
 
-    def fill(tmp: Path) -> dict[str, Any]:
+    def fill(tmp: Path) -> Manifest:
         variant.save(tmp)
         return _manifest(plan, config, variant, parent, fingerprints, metrics, seconds, tmp)
 
@@ -267,22 +292,25 @@ def _run_and_write(plan: Plan, stage: Any, config: StageConfig, ctx: RunContext,
 
 def _manifest(plan: Plan, config: StageConfig, variant: Variant, parent: str,
               fingerprints: dict[str, str], metrics: dict[str, Any] | None, seconds: float,
-              folder: Path) -> dict[str, Any]:
-    model = variant.model
-    return {
-        "variant": variant.name, "stage": config.kind,
-        "stage_config": config.model_dump(mode="json"), "parent": parent,
-        "fingerprint": fingerprints[variant.name], "parent_fingerprint": fingerprints[parent],
-        "recipe": {"path": plan.path, "sha256": artifacts.sha256_json(plan.text),
-                   "text": plan.text, "resolved": plan.recipe.model_dump(mode="json")},
-        "backend": variant.backend, "label_names": plan.splits.train.label_names,
-        "max_length": plan.recipe.data.max_length, "eval_data": plan.splits.eval.source,
-        "metrics": metrics, "stage_seconds": round(seconds, 2), **variant.extras,
-        "parameters": sum(p.numel() for p in model.parameters()) if model is not None else None,
-        "size_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
-        "versions": artifacts.library_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+              folder: Path) -> Manifest:
+    """The typed record of one variant; a stage's own records (``variant.extras``) must be
+    fields of ``Manifest`` (an unknown one fails here, before the folder is swapped in)."""
+    model, splits = variant.model, plan.splits
+    return Manifest(
+        variant=variant.name, stage=config.kind, stage_config=config.model_dump(mode="json"),
+        parent=parent, lineage=plan.lineage(parent), fingerprint=fingerprints[variant.name],
+        parent_fingerprint=fingerprints[parent],
+        recipe=RecipeRecord(path=plan.path, sha256=artifacts.sha256_json(plan.text), text=plan.text,
+                            resolved=plan.recipe.model_dump(mode="json")),
+        backend=variant.backend, precision=variant.precision,
+        label_names=splits.train.label_names, max_length=plan.recipe.data.max_length,
+        data=DataRecord(eval_source=splits.eval.source, train=splits.train.checksum(),
+                        validation=splits.validation.checksum(), eval=splits.eval.checksum()),
+        metrics=metrics, stage_seconds=round(seconds, 2), **variant.extras,
+        parameters=sum(p.numel() for p in model.parameters()) if model is not None else None,
+        size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        versions=artifacts.library_versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _resolve(name: str, plan: Plan, run_dir: Path, memory: dict[str, Variant]) -> Variant:
@@ -298,12 +326,12 @@ def _resolve(name: str, plan: Plan, run_dir: Path, memory: dict[str, Variant]) -
     return memory[name]
 
 
-def _summary(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(manifests: list[Manifest]) -> dict[str, Any]:
     rows = []
     for m in manifests:
-        metrics = m.get("metrics") or {}
-        rows.append({"variant": m["variant"], "stage": m["stage"], "parent": m["parent"],
+        metrics = m.metrics or {}
+        rows.append({"variant": m.variant, "stage": m.stage, "parent": m.parent,
                      "accuracy": metrics.get("accuracy"), "f1": metrics.get("f1"),
-                     "parameters": m.get("parameters"), "size_bytes": m.get("size_bytes"),
-                     "stage_seconds": m.get("stage_seconds")})
+                     "parameters": m.parameters, "size_bytes": m.size_bytes,
+                     "stage_seconds": m.stage_seconds})
     return {"variants": rows}

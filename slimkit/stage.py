@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from slimkit.errors import RecipeError
+from slimkit.errors import RecipeError, SlimkitError
 
 if TYPE_CHECKING:
     from slimkit.data import Dataset
+    from slimkit.manifest import Manifest
     from slimkit.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,11 @@ class Variant:
     tokenizer: Any = None
     path: Path | None = None
     backend: str = "pytorch"
-    manifest: dict[str, Any] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
-    runtime: Any = None  # a runtime already built for this variant, reused by evaluation
+    precision: str = "fp32"  # what it computes in, as the report shows it ("int8 dynamic", ...)
+    options: dict[str, Any] = field(default_factory=dict)  # for its backend (OpenVINO's precision hint)
+    manifest: Manifest | None = None  # once written or loaded
+    extras: dict[str, Any] = field(default_factory=dict)  # the stage's typed Manifest records
+    runtime: Any = None  # the runtime it runs on, once opened (slimkit.load opens it)
     metrics: dict[str, Any] | None = None  # its scores on the eval rows, when the stage has them
 
     def save(self, folder: Path) -> None:
@@ -60,16 +63,18 @@ class Variant:
         """Label names for raw texts (the deployable one-call path)."""
         from slimkit.data import Dataset
         from slimkit.inference import batched_logits
-        from slimkit.runtimes import runtime_for
 
-        names = list(self.manifest.get("label_names") or [])
-        if not names:
+        if self.runtime is None:
+            raise SlimkitError(f"variant '{self.name}' has no runtime open: load it with "
+                               "slimkit.load(FOLDER)")
+        if self.manifest is not None:
+            names, max_length = self.manifest.label_names, self.manifest.max_length
+        else:
             config = self.model.config
-            names = [config.id2label[i] for i in range(config.num_labels)]
+            names, max_length = [config.id2label[i] for i in range(config.num_labels)], 512
         rows = Dataset(list(texts), list(text_pairs) if text_pairs else None, [0] * len(texts),
                        names, "predict")
-        max_length = self.manifest.get("max_length", 512)
-        logits = batched_logits(runtime_for(self).logits, self.tokenizer, rows, max_length,
+        logits = batched_logits(self.runtime.logits, self.tokenizer, rows, max_length,
                                 progress=False)
         return [names[i] for i in logits.argmax(axis=1)]
 
@@ -78,6 +83,13 @@ def exactly_one(config: Any, first: str, second: str) -> None:
     """For a config's model validator: exactly one of two alternative amount fields is set."""
     if (getattr(config, first) is None) == (getattr(config, second) is None):
         raise ValueError(f"give exactly one of {first} or {second}")
+
+
+def require_pytorch_parent(parent: Variant, kind: str) -> None:
+    """For a stage that starts from an in-memory PyTorch model (exports, peers)."""
+    if parent.backend != "pytorch" or parent.model is None:
+        raise SlimkitError(f"{kind} starts from a PyTorch variant, not '{parent.name}' "
+                           f"({parent.backend})")
 
 
 def with_sidecar(path: Path) -> list[Path]:
@@ -91,8 +103,10 @@ class FileVariant(Variant):
     tokenizer and the Hugging Face config, so it runs without the PyTorch parent."""
 
     def __init__(self, name: str, tokenizer: Any, config: Any, files: dict[str, Path],
-                 backend: str, options: dict[str, Any] | None = None, **extras: Any) -> None:
-        super().__init__(name=name, tokenizer=tokenizer, backend=backend, extras=dict(extras))
+                 backend: str, options: dict[str, Any] | None = None, *, precision: str = "fp32",
+                 **extras: Any) -> None:
+        super().__init__(name=name, tokenizer=tokenizer, backend=backend, precision=precision,
+                         extras=dict(extras))
         self.config, self.files, self.options = config, dict(files), dict(options or {})
         self.extras.update(backend_options=self.options, artifact=next(iter(self.files)))
 

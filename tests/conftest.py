@@ -206,3 +206,16 @@ def pytest_collection_modifyitems(items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the order inside a module is kept
+
+
+def sample_manifest(**fields):
+    """A valid manifest with placeholder values, for tests that write folders by hand."""
+    from slimkit.manifest import DataRecord, Manifest, RecipeRecord
+
+    values = dict(variant="v", stage="finetune", stage_config={"kind": "finetune"}, parent="base",
+                  lineage=["base"], fingerprint="f", parent_fingerprint="p",
+                  recipe=RecipeRecord(path="r.yaml", sha256="s", text="name: r"),
+                  backend="pytorch", label_names=["0", "1"], max_length=32,
+                  data=DataRecord(eval_source="dev.tsv", eval="e"), stage_seconds=0.0,
+                  size_bytes=0, versions={}, created="2026-01-01T00:00:00+00:00")
+    return Manifest(**{**values, **fields})

@@ -22,7 +22,7 @@ def test_finetune_learns_and_the_folder_loads_without_slimkit(tmp_path, sentimen
     seed_teacher(tmp_path, teacher_for(architecture))  # trained once, shared with later tests
     registry = build_registry()
     planned = plan(recipe, registry)
-    [manifest] = execute(planned, registry)
+    [manifest] = [m.to_json() for m in execute(planned, registry)]
     assert manifest["metrics"]["accuracy"] >= 0.9, manifest["training"]["history"]
 
     folder = tmp_path / "runs" / "tiny" / "teacher"

@@ -15,9 +15,9 @@ import pytest
 from benchmarks.compare import compare, load_tolerances
 from benchmarks.plot import frontier, label_offsets
 from benchmarks.report import SCHEMA, load_report
-from benchmarks.settings import Tolerances
 from slimkit.errors import RecipeError
 from slimkit.runner import build_registry, execute, plan
+from slimkit.settings import Tolerances
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe, write_sentiment_files
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.settings import BenchmarkConfig
 from benchmarks.targets import plan_targets
+from slimkit.settings import BenchmarkConfig
 
-# variant -> (backend it was made for, extra manifest keys)
+from .conftest import sample_manifest
+
+# variant -> (backend it was made for, extra manifest fields)
 RUN = {"teacher": ("pytorch", {}), "torch-int8": ("pytorch", {"artifact": "model_int8.safetensors",
-                                                         "stage_config": {"mode": "dynamic-int8"}}),
+                                                         "precision": "int8 dynamic"}),
        "onnx": ("onnxruntime", {}), "onnx-int8": ("onnxruntime", {}),
        "ov": ("openvino", {}), "peer-onnx": ("onnxruntime", {}), "unnamed-ov": ("openvino", {})}
 
@@ -19,8 +21,8 @@ RUN = {"teacher": ("pytorch", {}), "torch-int8": ("pytorch", {"artifact": "model
 def run_dir(tmp_path: Path) -> Path:
     for name, (backend, extra) in RUN.items():
         (tmp_path / name).mkdir()
-        manifest = {"variant": name, "backend": backend, "stage_config": {}, **extra}
-        (tmp_path / name / "manifest.json").write_text(json.dumps(manifest))
+        manifest = sample_manifest(variant=name, backend=backend, **extra)
+        (tmp_path / name / "manifest.json").write_text(json.dumps(manifest.to_json()))
     return tmp_path
 
 

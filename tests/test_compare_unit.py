@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from benchmarks.compare import Check, compare, load_tolerances, table
-from benchmarks.settings import Tolerances
 from slimkit.errors import RecipeError
+from slimkit.settings import Tolerances
 
 ID = "student/onnxruntime/cpu"
 

@@ -50,7 +50,7 @@ def slimkit_run(recipe: Path, out: Path, kill_after: str | None = None) -> int:
 
 
 def finished(run_dir: Path) -> dict[str, dict]:
-    return {name: m for name in VARIANTS if (m := artifacts.read_manifest(run_dir / name))}
+    return {name: m.to_json() for name in VARIANTS if (m := artifacts.read_manifest(run_dir / name))}
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ PIPELINE = """
 
 def run(recipe):
     registry = build_registry()
-    return {m["variant"]: m for m in execute(plan(recipe, registry), registry)}
+    return {m.variant: m.to_json() for m in execute(plan(recipe, registry), registry)}
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

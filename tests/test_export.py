@@ -31,7 +31,7 @@ def teacher_says(tmp_path) -> list[str]:
 
 def run(recipe):
     registry = build_registry()
-    return {m["variant"]: m for m in execute(plan(recipe, registry), registry)}
+    return {m.variant: m.to_json() for m in execute(plan(recipe, registry), registry)}
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -87,7 +87,7 @@ def test_quantizing_for_the_wrong_backend_is_one_line(tmp_path, sentiment_files,
 
 def test_missing_backend_names_the_extra(monkeypatch):
     from slimkit.errors import SlimkitError
-    from slimkit.runtimes import require
+    from slimkit.runtime import require
 
     monkeypatch.setitem(sys.modules, "openvino", None)  # makes `import openvino` fail
     with pytest.raises(SlimkitError, match=r"openvino is not installed: install slimkit\[openvino\]"):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from export.base import AgreementError, ShapeError, ToleranceError, check_parity
+from slimkit.parity import AgreementError, ShapeError, ToleranceError, check_parity
 
 
 def test_parity_passes_within_tolerance_and_reports_numbers():

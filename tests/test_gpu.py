@@ -8,8 +8,8 @@ from importlib.util import find_spec
 import pytest
 
 from benchmarks.harness import bench
-from benchmarks.settings import BenchmarkConfig
 from slimkit.runner import build_registry, execute, plan
+from slimkit.settings import BenchmarkConfig
 
 from .conftest import TEACHER_STAGE, tiny_recipe
 

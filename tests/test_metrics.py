@@ -1,6 +1,6 @@
 import pytest
 
-from benchmarks.metrics import classification_metrics
+from slimkit.metrics import classification_metrics
 
 
 def test_binary_f1_is_the_positive_class():

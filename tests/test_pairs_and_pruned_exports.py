@@ -54,7 +54,7 @@ def pair_recipe(tmp_path: Path, stages: str) -> Path:
 
 def run(recipe: Path) -> dict[str, dict]:
     registry = build_registry()
-    return {m["variant"]: m for m in execute(plan(recipe, registry), registry)}
+    return {m.variant: m.to_json() for m in execute(plan(recipe, registry), registry)}
 
 
 def test_a_sentence_pair_task_runs_end_to_end(tmp_path):

@@ -20,7 +20,7 @@ STAGES = TEACHER_STAGE + """  - kind: peer
 
 def test_optimum_intel_int8_peer_is_a_gated_openvino_variant(tmp_path, sentiment_files):
     registry = build_registry()
-    manifests = {m["variant"]: m for m in execute(
+    manifests = {m.variant: m.to_json() for m in execute(
         plan(tiny_recipe(tmp_path, *sentiment_files, stages=STAGES), registry), registry)}
     peer = manifests["peer-ov-int8"]
     assert peer["backend"] == "openvino" and peer["peer"]["path"] == "optimum-intel-int8"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import slimkit
-from export.base import ToleranceError
+from slimkit.parity import ToleranceError
 from slimkit.runner import build_registry, execute, plan
 
 from .conftest import TEACHER_STAGE, tiny_recipe, write_sentiment_files
@@ -51,7 +51,7 @@ def recipe_for(root: Path, names: list[str], extra: str = "") -> Path:
 
 def run(recipe: Path) -> dict[str, dict]:
     registry = build_registry()
-    return {m["variant"]: m for m in execute(plan(recipe, registry), registry)}
+    return {m.variant: m.to_json() for m in execute(plan(recipe, registry), registry)}
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_openvino_int8_stores_int8_weights_and_static_adds_fake_quantize(quantiz
 
 
 def test_neural_compressor_graph_quantizes_every_linear(quantized):
-    from slimkit.runtimes import runtime_for
+    from backends.registry import runtime_for
 
     run_dir, made = quantized
     assert made["inc-int8"]["backend"] == "inc" and made["inc-int8"]["quantization"]["engine"] == "inc"

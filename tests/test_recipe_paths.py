@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from slimkit.manifest import parse_manifest
 from slimkit.recipe import load_recipe, recipe_of
 from slimkit.recipe_paths import anchor_paths
 from slimkit.runner import build_registry, execute, plan
@@ -71,7 +72,8 @@ def test_model_folders_anchor_at_the_recipe_hub_ids_and_short_names_do_not(tmp_p
     assert published["benchmark"]["publish"] == str(tmp_path / "benchmarks" / "results")
 
 
-def test_a_run_records_its_resolved_recipe_so_bench_reads_the_same_rows(tmp_path, monkeypatch):
+def run_with_data_beside(tmp_path: Path) -> tuple[Path, Path]:
+    """A finished run (runs/paths/finetune) of a recipe whose data sits in tmp_path/data."""
     data = tmp_path / "data"
     data.mkdir()
     write_tsv(data / "train.tsv", sentiment_rows(40, seed=1))
@@ -80,10 +82,38 @@ def test_a_run_records_its_resolved_recipe_so_bench_reads_the_same_rows(tmp_path
                        extra=f"output_dir: {tmp_path / 'runs'}\n")
     registry = build_registry()
     execute(plan(recipe, registry), registry)
+    return recipe, data
+
+
+def test_a_run_records_its_resolved_recipe_so_bench_reads_the_same_rows(tmp_path, monkeypatch):
+    recipe, data = run_with_data_beside(tmp_path)
     manifest = json.loads((tmp_path / "runs" / "paths" / "finetune" / "manifest.json").read_text())
     monkeypatch.chdir(tmp_path / "data")  # anywhere else
-    assert recipe_of(manifest).data.eval == str(data / "dev.tsv")
+    folder = tmp_path / "runs" / "paths" / "finetune"
+    assert recipe_of(parse_manifest(manifest, folder)).data.eval == str(data / "dev.tsv")
     # and a manifest from before the resolved copy was kept falls back to its recipe's folder
     del manifest["recipe"]["resolved"]
     manifest["recipe"]["path"] = str(recipe)
-    assert recipe_of(manifest).data.eval == str(data / "dev.tsv")
+    assert recipe_of(parse_manifest(manifest, folder)).data.eval == str(data / "dev.tsv")
+
+
+def test_bench_refuses_in_one_line_when_the_eval_rows_changed_since_the_run(tmp_path):
+    import pytest
+
+    from benchmarks.harness import bench
+    from slimkit.errors import RecipeError
+    from slimkit.settings import BenchmarkConfig
+
+    _, data = run_with_data_beside(tmp_path)
+    run_dir = tmp_path / "runs" / "paths"
+    manifest = json.loads((run_dir / "finetune" / "manifest.json").read_text())
+    assert len(manifest["data"]["eval"]) == 64
+    write_tsv(data / "dev.tsv", sentiment_rows(10, seed=3))  # same file, other rows
+    cfg = BenchmarkConfig(reference="finetune", devices=["cpu"], backends=["pytorch"],
+                          batch_sizes=[1], seq_lens=[8])
+    with pytest.raises(RecipeError) as caught:
+        bench(run_dir, cfg, progress=False)
+    text = str(caught.value)
+    assert "the eval rows differ from those 'finetune' was evaluated on" in text
+    assert "SLIMKIT_DATA" in text and "\n" not in text
+    assert not (run_dir / "report.json").exists()

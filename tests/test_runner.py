@@ -26,7 +26,7 @@ TWO_STAGES = """
 
 def run(recipe, **kwargs):
     registry = build_registry()
-    return execute(plan(recipe, registry), registry, **kwargs)
+    return [m.to_json() for m in execute(plan(recipe, registry), registry, **kwargs)]
 
 
 def test_manifest_records_lineage_checksums_metrics_and_versions(tmp_path, sentiment_files):
@@ -41,7 +41,13 @@ def test_manifest_records_lineage_checksums_metrics_and_versions(tmp_path, senti
     assert teacher["recipe"]["text"] == recipe.read_text()
     assert teacher["recipe"]["sha256"] == artifacts.sha256_json(recipe.read_text())
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(teacher["files"])
-    artifacts.verify_checksums(folder, teacher)
+    artifacts.verify_checksums(folder, artifacts.read_manifest(folder))
+    assert on_disk["manifest_version"] == 2
+    assert teacher["lineage"] == ["base"] and copy["lineage"] == ["base", "teacher"]
+    assert teacher["backend"] == "pytorch" and teacher["precision"] == "fp32"
+    # the rows by content: the eval rows are the validation rows here, the train rows differ
+    assert teacher["data"]["eval"] == teacher["data"]["validation"] != teacher["data"]["train"]
+    assert len(teacher["data"]["eval"]) == 64
     assert teacher["versions"]["torch"] and teacher["versions"]["transformers"]
     assert set(teacher["metrics"]) >= {"accuracy", "f1", "per_class", "confusion_matrix"}
     assert len(teacher["training"]["history"]) == 4
@@ -84,7 +90,7 @@ def test_interrupted_run_keeps_finished_stages_and_redoes_the_unfinished(
             run(recipe)
     run_dir = tmp_path / "runs" / "tiny"
     assert sorted(p.name for p in run_dir.iterdir()) == [LOCK, "teacher"]
-    teacher_created = artifacts.read_manifest(run_dir / "teacher")["created"]
+    teacher_created = artifacts.read_manifest(run_dir / "teacher").created
 
     caplog.set_level("INFO")
     teacher, copy = run(recipe)
@@ -145,14 +151,14 @@ def test_cli_run_prints_a_table_and_loads_with_one_call(tmp_path, sentiment_file
     assert out.returncode == 0, out.stderr
     assert "teacher" in out.stdout and "accuracy" in out.stdout
     variant = slimkit.load(tmp_path / "runs" / "tiny" / "teacher")
-    assert variant.manifest["stage"] == "finetune"
+    assert variant.manifest.stage == "finetune"
     assert variant.predict(["the film was great", "a boring plot"]) == ["1", "0"]
 
 
 def test_a_training_stage_is_evaluated_once_when_validation_is_the_eval_rows(
         tmp_path, sentiment_files, monkeypatch):
-    import benchmarks.evaluate
     import compress.training
+    import slimkit.evaluation
 
     calls = {"fit": 0, "after": 0}
 
@@ -164,32 +170,33 @@ def test_a_training_stage_is_evaluated_once_when_validation_is_the_eval_rows(
 
     monkeypatch.setattr(compress.training, "evaluate_model",
                         counted("fit", compress.training.evaluate_model))
-    monkeypatch.setattr(benchmarks.evaluate, "evaluate_variant",
-                        counted("after", benchmarks.evaluate.evaluate_variant))
+    monkeypatch.setattr(slimkit.evaluation, "evaluate_runtime",
+                        counted("after", slimkit.evaluation.evaluate_runtime))
     registry = build_registry()
     stages = TEACHER_STAGE.replace("epochs: 4", "epochs: 2")
     planned = plan(tiny_recipe(tmp_path, *sentiment_files, stages=stages), registry)
-    manifest = execute(planned, registry)[0]
+    manifest = execute(planned, registry)[0].to_json()
     assert calls == {"fit": 2, "after": 0}
     best = max(manifest["training"]["history"], key=lambda h: h["accuracy"])
     assert manifest["metrics"]["accuracy"] == best["accuracy"]
     # the reused scores are what evaluating the saved variant gives
-    from benchmarks.evaluate import evaluate_variant
+    from backends.registry import runtime_for
     from slimkit.artifacts import load_variant
+    from slimkit.evaluation import evaluate_runtime
 
-    again = evaluate_variant(load_variant(tmp_path / "runs" / "tiny" / "teacher"),
-                             planned.splits.eval, 24)
+    teacher = load_variant(tmp_path / "runs" / "tiny" / "teacher")
+    again = evaluate_runtime(runtime_for(teacher), teacher.tokenizer, planned.splits.eval, 24)
     assert again["accuracy"] == manifest["metrics"]["accuracy"]
     assert again["confusion_matrix"] == manifest["metrics"]["confusion_matrix"]
 
 
 def test_with_separate_validation_rows_the_stage_evaluates_on_eval_after(
         tmp_path, sentiment_files, monkeypatch):
-    import benchmarks.evaluate
+    import slimkit.evaluation
 
     calls = []
-    real = benchmarks.evaluate.evaluate_variant
-    monkeypatch.setattr(benchmarks.evaluate, "evaluate_variant",
+    real = slimkit.evaluation.evaluate_runtime
+    monkeypatch.setattr(slimkit.evaluation, "evaluate_runtime",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     train, dev = sentiment_files
     registry = build_registry()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import slimkit
 from slimkit import artifacts
 from slimkit.errors import RecipeError
 from slimkit.inference import predict_logits
@@ -45,7 +46,7 @@ def run(tmp_path_factory) -> tuple[Path, object]:
 
 def rewrite_checksums(folder: Path) -> None:
     """What an attacker who controls the whole folder does: make the manifest match."""
-    manifest = artifacts.read_manifest(folder)
+    manifest = json.loads((folder / artifacts.MANIFEST).read_text())
     manifest["files"] = artifacts.checksums(folder)
     (folder / artifacts.MANIFEST).write_text(json.dumps(manifest))
 
@@ -62,7 +63,7 @@ def test_int8_of_a_pruned_model_round_trips_through_safetensors_exactly(run):
     assert (folder / "model_int8.safetensors").is_file()
     assert not list(folder.glob("*.pt")) and not list(folder.glob("*.bin"))
     manifest = artifacts.read_manifest(folder)
-    assert manifest["int8_format"]["dtype"] == "qint8" and manifest["quantization"]["mode"] == "dynamic-int8"
+    assert manifest.int8_format["dtype"] == "qint8" and manifest.quantization.mode == "dynamic-int8"
     loaded = artifacts.load_variant(folder)
     linears = [m for m in loaded.model.modules() if type(m).__name__ == "Linear"
                and type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
@@ -71,7 +72,7 @@ def test_int8_of_a_pruned_model_round_trips_through_safetensors_exactly(run):
     assert len(linears) > 0 and sum(stored) == 8 and heads == [8 * h for h in stored]
     logits = predict_logits(loaded.model, loaded.tokenizer, rows, 24)
     accuracy = float((logits.argmax(axis=1) == np.array(rows.labels)).mean())
-    assert accuracy == manifest["metrics"]["accuracy"]
+    assert accuracy == manifest.metrics["accuracy"]
 
 
 def test_a_planted_pickle_is_refused_and_never_unpickled(run, tmp_path):
@@ -84,7 +85,7 @@ def test_a_planted_pickle_is_refused_and_never_unpickled(run, tmp_path):
 
     (folder / "model_int8.safetensors").unlink()
     (folder / "pytorch_model_int8.pt").write_bytes(pickle.dumps(Payload()))
-    manifest = artifacts.read_manifest(folder)
+    manifest = json.loads((folder / artifacts.MANIFEST).read_text())
     manifest["artifact"] = "pytorch_model_int8.pt"
     (folder / artifacts.MANIFEST).write_text(json.dumps(manifest))
     rewrite_checksums(folder)
@@ -107,8 +108,8 @@ def test_a_planted_modeling_file_never_runs(run, tmp_path):
     rewrite_checksums(folder)
     # (another test in this process may have loaded a folder with trust_remote_code on purpose)
     remote_before = {m for m in sys.modules if m.startswith("transformers_modules")}
-    reference = artifacts.load_variant(run[0] / "pruned")
-    loaded = artifacts.load_variant(folder)
+    reference = slimkit.load(run[0] / "pruned")
+    loaded = slimkit.load(folder)
     assert not marker.exists()
     assert type(loaded.model).__module__ == "slimkit.safe_load"  # not transformers_modules.*
     assert {m for m in sys.modules if m.startswith("transformers_modules")} == remote_before

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
+from benchmarks.best import apply_search
 from benchmarks.report import SCHEMA, load_report, markdown, publish, write_report
-from benchmarks.search import apply_search, pick
-from benchmarks.settings import BenchmarkConfig, SearchConfig
+from benchmarks.search import pick
 from slimkit.errors import RecipeError
 from slimkit.runner import build_registry, plan
+from slimkit.settings import BenchmarkConfig, SearchConfig
 
 from .conftest import tiny_recipe
 

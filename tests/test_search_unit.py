@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from benchmarks.best import apply_search, publish
 from benchmarks.report import write_report
-from benchmarks.search import apply_search, pick, publish
-from benchmarks.settings import SearchConfig
+from benchmarks.search import pick
+from slimkit.settings import SearchConfig
 
 from .test_search import row, synthetic_report
 
@@ -95,7 +96,7 @@ def test_a_best_folder_removed_since_is_published_again(tmp_path):
 def test_no_pick_is_recorded_once_and_warned_about(tmp_path, caplog):
     run = make_run(tmp_path)
     nothing = SearchConfig(budget=0.0, backend="openvino")
-    with caplog.at_level(logging.INFO, logger="benchmarks.search"):
+    with caplog.at_level(logging.INFO, logger="benchmarks.best"):
         result = apply_search(run, nothing)
     assert result["pick"] is None and not (run / "best").exists()
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
@@ -107,7 +108,7 @@ def test_no_pick_is_recorded_once_and_warned_about(tmp_path, caplog):
 
 def test_the_pick_is_logged_with_its_speedup_and_metric(tmp_path, caplog):
     run = make_run(tmp_path)
-    with caplog.at_level(logging.INFO, logger="benchmarks.search"):
+    with caplog.at_level(logging.INFO, logger="benchmarks.best"):
         apply_search(run, SearchConfig())
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("INFO", "search: best is student-ov-int8/openvino/cpu, 8.3x faster than the reference at "

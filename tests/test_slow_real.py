@@ -34,7 +34,7 @@ def test_minilm_learns_sst2_from_2000_rows(tmp_path):
     learning_rate: 1.0e-4
     max_train_samples: 2000""")
     registry = build_registry()
-    [teacher] = execute(plan(recipe, registry), registry)
+    [teacher] = [m.to_json() for m in execute(plan(recipe, registry), registry)]
     assert teacher["metrics"]["rows"] == 872
     assert teacher["metrics"]["accuracy"] >= 0.78, teacher["metrics"]["accuracy"]
     folder = tmp_path / "runs" / "sst2" / "teacher"
@@ -54,7 +54,7 @@ def test_minilm_reads_mrpc_pairs(tmp_path):
     metric: f1
     max_train_samples: 800""")
     registry = build_registry()
-    [teacher] = execute(plan(recipe, registry), registry)
+    [teacher] = [m.to_json() for m in execute(plan(recipe, registry), registry)]
     assert teacher["metrics"]["rows"] == 408
     # MRPC dev is 68 % paraphrases: F1 above the all-positive 0.81 needs the pair to be read
     assert teacher["metrics"]["f1"] > 0.81, teacher["metrics"]

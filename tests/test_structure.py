@@ -49,8 +49,10 @@ def save_and_reload(variant: Variant, folder: Path) -> Variant:
     import slimkit
     from slimkit import artifacts
 
-    artifacts.write_variant(folder, lambda tmp: (variant.save(tmp), {
-        "variant": variant.name, "custom_code": variant.extras.get("custom_code", False)})[1])
+    from .conftest import sample_manifest
+
+    artifacts.write_variant(folder, lambda tmp: (variant.save(tmp), sample_manifest(
+        variant=variant.name, custom_code=variant.extras.get("custom_code", False)))[1])
     return slimkit.load(folder)
 
 

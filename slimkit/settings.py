@@ -1,6 +1,7 @@
 """What a benchmark measures (the recipe's ``benchmark:`` block, or ``slimkit bench`` flags) and
 what the regression gate tolerates (``slimkit compare --tolerances FILE`` or flags). Pydantic only:
-``slimkit.recipe`` imports this, so it must stay light."""
+``slimkit.recipe`` imports this, so it must stay light. Backend names are checked against the
+backend registry (``backends/registry.py``) when a recipe is planned or a benchmark starts."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-BACKENDS = ("pytorch", "onnxruntime", "openvino", "tensorrt", "inc")
-Backend = Literal["pytorch", "onnxruntime", "openvino", "tensorrt", "inc"]
 Device = Literal["cpu", "cuda"]
 
 
@@ -22,10 +21,12 @@ class BenchmarkConfig(_Strict):
 
     reference: str = Field("teacher", description="variant every latency is a ratio to (PyTorch)")
     variants: list[str] | None = Field(None, description="only these variants (default: all)")
-    backends: list[Backend] = Field(list(BACKENDS), description="backends to try on each variant")
+    backends: list[str] | None = Field(None, description="backends to try on each variant "
+                                       "(default: every one slimkit has)")
     devices: list[Device] = Field(["cpu", "cuda"], description="cuda rows are skipped without CUDA")
-    batch_sizes: list[PositiveInt] = Field([1, 32], min_length=1)
-    seq_lens: list[PositiveInt] = Field([64, 128], min_length=1)
+    batch_sizes: list[PositiveInt] = Field([1, 32], min_length=1, description="rows per timed call")
+    seq_lens: list[PositiveInt] = Field([64, 128], min_length=1,
+                                        description="tokens per row of a timed call")
     threads: PositiveInt | None = Field(None, description="intra-op threads (default: physical cores)")
     warmup: int = Field(5, ge=0, description="untimed calls before each shape")
     rounds: PositiveInt = Field(10, description="interleaved rounds of target then reference")
@@ -61,7 +62,7 @@ class SearchConfig(_Strict):
 
     budget: float = Field(1.0, ge=0, description="points below the reference's metric")
     metric: Literal["accuracy", "f1"] = "accuracy"
-    backend: Backend | None = Field(None, description="only variants made for this backend")
+    backend: str | None = Field(None, description="only variants made for this backend")
     device: Device = "cpu"
     batch_size: PositiveInt = 1
     seq_len: PositiveInt = 64

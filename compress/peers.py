@@ -21,14 +21,17 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from export.base import ToleranceConfig, gate, require_pytorch_parent
-from slimkit.stage import FileVariant, RunContext, Stage, Variant
+from backends.openvino import OpenVinoRuntime
+from backends.registry import runtime_for
+from slimkit.parity import ToleranceConfig, gate
+from slimkit.runtime import require
+from slimkit.stage import FileVariant, RunContext, Stage, Variant, require_pytorch_parent
 
 IR_FILES = ("openvino_model.xml", "openvino_model.bin")
 
 
 class PeerConfig(ToleranceConfig):
-    """A peer path built with another library's defaults (see benchmarks/peers.py)."""
+    """A peer path built with another library's defaults (see compress/peers.py)."""
 
     kind: Literal["peer"] = "peer"
     path: Literal["optimum-intel-int8"] = "optimum-intel-int8"
@@ -39,8 +42,6 @@ class PeerConfig(ToleranceConfig):
 
 class Peer(Stage[PeerConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
-        from slimkit.runtimes import OpenVinoRuntime, require
-
         require("optimum.intel", "openvino")
         require_pytorch_parent(parent, "peer")
         out = ctx.scratch("peer")
@@ -49,10 +50,11 @@ class Peer(Stage[PeerConfig]):
             parent.save(source)
         self._optimum_intel_int8(parent, ctx, source, out)
         runtime = OpenVinoRuntime(out / IR_FILES[0], precision="default")
-        parity = gate(parent, runtime, ctx, self.config, f"peer {self.config.path}")
+        parity = gate(runtime_for(parent), runtime, parent.tokenizer, ctx, self.config,
+                      f"peer {self.config.path}")
         return FileVariant(self.config.variant_name, parent.tokenizer, parent.model.config,
                            {name: out / name for name in IR_FILES}, "openvino",
-                           options={"precision": "default"}, parity=parity.to_json(),
+                           options={"precision": "default"}, precision="int8 static", parity=parity.to_json(),
                            peer={"path": self.config.path,
                                  "library": f"optimum-intel {metadata.version('optimum-intel')}"})
 
