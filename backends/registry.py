@@ -4,6 +4,7 @@ this folder (a ``Backend`` subclass) and one line there."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ class Backends:
                 raise ValueError(f"backend {backend.name!r} is registered twice")
             self._by_name[backend.name] = backend
 
+    def __iter__(self) -> Iterator[Backend]:
+        return iter(self._by_name.values())
+
     def names(self) -> list[str]:
         return list(self._by_name)
 
@@ -34,7 +38,7 @@ class Backends:
     def runnable(self, manifest: Manifest) -> list[str]:
         """Backends that can execute this variant's files, its own first."""
         own = self.get(manifest.backend).name
-        return [own] + [b.name for b in self._by_name.values() if b.name != own and b.runs(manifest)]
+        return [own] + [b.name for b in self if b.name != own and b.runs(manifest)]
 
     def check(self, names: list[str], field: str, file: str | None = None) -> None:
         """Fail in one line on a name that is not a backend (recipe or flag validation)."""

@@ -91,7 +91,7 @@ def raise_unsupported(backend: str) -> None:
     from backends.registry import backends
     from slimkit.errors import RecipeError
 
-    able = [name for name in backends().names() if backends().get(name).profiles]
+    able = [backend.name for backend in backends() if backend.profiles]
     raise RecipeError(f"variants made for {backend} cannot be profiled", file="slimkit profile",
                       field="--variants", fix=f"name {', '.join(able)} variants")
 

@@ -123,7 +123,8 @@ def _configure_output(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from slimkit.runner import build_registry, plan
+    from slimkit.planning import plan
+    from slimkit.runner import build_registry
 
     started = time.perf_counter()
     planned = plan(args.recipe, build_registry())
@@ -135,7 +136,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from slimkit.runner import build_registry, execute, plan
+    from slimkit.planning import plan
+    from slimkit.runner import build_registry, execute
 
     registry = build_registry()
     planned = plan(args.recipe, registry)

@@ -1,4 +1,5 @@
-"""Plan (validate everything, cheaply), then run the stages in order, resuming finished ones.
+"""Run a planned recipe's stages in order (``slimkit.planning`` validates it first, cheaply),
+resuming finished ones.
 
 This is the only module of ``slimkit`` that imports stage code; it does so inside functions.
 """
@@ -7,23 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from slimkit import artifacts, atomic
-from slimkit.data import Splits, load_splits
 from slimkit.errors import RecipeError, SlimkitError
 from slimkit.launch import is_main_launch_process, launch_state, set_threads
 from slimkit.manifest import DataRecord, Manifest, RecipeRecord
-from slimkit.models import read_model_config
-from slimkit.recipe import Recipe, load_recipe, parse_model
+from slimkit.planning import BASE, Plan, base_fingerprint
+from slimkit.recipe import Recipe
 from slimkit.run_lock import run_lock
 from slimkit.stage import Registry, RunContext, StageConfig, Variant
 
 log = logging.getLogger(__name__)
-BASE = "base"
 
 
 def build_registry() -> Registry:
@@ -51,110 +49,6 @@ def build_registry() -> Registry:
     return registry
 
 
-@dataclass
-class Plan:
-    recipe: Recipe
-    path: str
-    text: str
-    stages: list[StageConfig]
-    splits: Splits
-    model_config: dict[str, Any]
-
-    def parent_of(self, index: int) -> str:
-        explicit = self.stages[index].parent
-        return explicit or (self.stages[index - 1].variant_name if index else BASE)
-
-    def lineage(self, name: str) -> list[str]:
-        """``name`` and the variants it descends from, base first."""
-        names = [c.variant_name for c in self.stages]
-        chain = [name]
-        while chain[0] != BASE:
-            chain.insert(0, self.parent_of(names.index(chain[0])))
-        return chain
-
-
-def plan(path: str | Path, registry: Registry) -> Plan:
-    """Validate the recipe, its stages against the model's config, and its data. No heavy work."""
-    file = str(path)
-    recipe = load_recipe(path)
-    stages = [_stage_config(raw, i, registry, file) for i, raw in enumerate(recipe.stages)]
-    _check_order(stages, file)
-    _check_benchmark(recipe, stages, file)
-    try:
-        model_config = read_model_config(recipe.model)
-        for i, config in enumerate(stages):
-            try:
-                registry.build(config).check(model_config, recipe)
-            except RecipeError as exc:
-                top = (exc.field or "").split(".")[0].split("[")[0]
-                raise exc.at(file, None if top in Recipe.model_fields else f"stages[{i}]") from None
-        splits = load_splits(recipe.data, file)
-    except RecipeError as exc:
-        raise exc.at(file) from None
-    return Plan(recipe, file, Path(path).read_text(encoding="utf-8"), stages, splits, model_config)
-
-
-def _stage_config(raw: Any, index: int, registry: Registry, file: str) -> StageConfig:
-    where = f"stages[{index}]"
-    if not isinstance(raw, dict) or "kind" not in raw:
-        raise RecipeError("each stage needs a 'kind'", file=file, field=where,
-                          fix=f"add 'kind: <one of {', '.join(registry.kinds())}>'")
-    try:
-        cls = registry.config_class(raw["kind"], field_name=f"{where}.kind")
-    except RecipeError as exc:
-        raise exc.at(file) from None
-    return parse_model(cls, raw, file=file, prefix=where)
-
-
-def _check_order(stages: list[StageConfig], file: str) -> None:
-    seen = {BASE}
-    for i, config in enumerate(stages):
-        name = config.variant_name
-        if name == "best":
-            raise RecipeError("'best' is where the search publishes its pick", file=file,
-                              field=f"stages[{i}].name", fix="give the stage another name")
-        if name in seen:
-            raise RecipeError(f"variant name '{name}' is used twice", file=file,
-                              field=f"stages[{i}].name", fix="give each stage a distinct name")
-        if config.parent and config.parent not in seen:
-            raise RecipeError(f"parent '{config.parent}' is not an earlier stage", file=file,
-                              field=f"stages[{i}].parent",
-                              fix=f"use one of: {', '.join(sorted(seen))}")
-        seen.add(name)
-
-
-def _check_benchmark(recipe: Recipe, stages: list[StageConfig], file: str) -> None:
-    from backends.registry import backends
-
-    if recipe.benchmark is None:
-        return
-    registry = backends()
-    registry.check(recipe.benchmark.backends or [], "benchmark.backends", file)
-    if recipe.search is not None and recipe.search.backend is not None:
-        registry.check([recipe.search.backend], "search.backend", file)
-    names = [c.variant_name for c in stages]
-    for field, wanted in (("reference", [recipe.benchmark.reference]),
-                          ("variants", recipe.benchmark.variants or []),
-                          ("peers", recipe.benchmark.peers)):
-        unknown = [n for n in wanted if n not in names]
-        if unknown:
-            raise RecipeError(f"'{unknown[0]}' is not a variant of this recipe", file=file,
-                              field=f"benchmark.{field}", fix=f"use one of: {', '.join(names)}")
-
-
-def _base_fingerprint(plan: Plan) -> str:
-    """What the base variant depends on: the model, the data settings and the data files' bytes
-    (by checksum, not by path, so that a clone elsewhere resumes the same run)."""
-    recipe = plan.recipe
-    files = {split: getattr(recipe.data, split) for split in ("train", "validation", "eval")}
-    local = {split: Path(p) for split, p in files.items() if p and Path(p).is_file()}
-    model = recipe.model if isinstance(recipe.model, str) else recipe.model.model_dump()
-    return artifacts.sha256_json({
-        "model": model, "seed": recipe.seed,
-        "data": recipe.data.model_dump(exclude={*local, "max_file_mb", "max_row_chars"}),
-        "data_files": {split: artifacts.sha256_file(path) for split, path in local.items()}})
-
-
 def execute(plan: Plan, registry: Registry, *, out_dir: str | None = None,
             force: bool = False) -> list[Manifest]:
     """Run every stage whose variant is missing or stale; return each variant's manifest."""
@@ -171,7 +65,7 @@ def _execute(plan: Plan, registry: Registry, run_dir: Path, force: bool) -> list
     if main:  # the others must not touch the main process's temporary folders
         artifacts.remove_stale_temporaries(run_dir)
     memory: dict[str, Variant] = {}
-    fingerprints = {BASE: _base_fingerprint(plan)}
+    fingerprints = {BASE: base_fingerprint(plan)}
     ctx = RunContext(recipe=recipe, recipe_path=plan.path, train=plan.splits.train,
                      validation=plan.splits.validation, eval=plan.splits.eval, variants=memory,
                      seed=recipe.seed, workdir=run_dir,

@@ -141,7 +141,8 @@ def teacher_for(tmp_path_factory):
     """teacher_for(architecture) -> a trained tiny teacher's folder, trained once a session (per
     pytest-xdist worker). Copied into a test's run folder, a recipe with the same teacher stage
     resumes past it: same data bytes, same settings, same fingerprint."""
-    from slimkit.runner import build_registry, execute, plan
+    from slimkit.planning import plan
+    from slimkit.runner import build_registry, execute
 
     made: dict[str, Path] = {}
 

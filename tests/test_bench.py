@@ -16,7 +16,8 @@ from benchmarks.compare import compare, load_tolerances
 from benchmarks.plot import frontier, label_offsets
 from benchmarks.report import SCHEMA, load_report
 from slimkit.errors import RecipeError
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 from slimkit.settings import Tolerances
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe, write_sentiment_files

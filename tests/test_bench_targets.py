@@ -27,7 +27,7 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 def planned(tmp_path: Path, **settings) -> tuple[set[str], dict[str, str]]:
-    cfg = BenchmarkConfig(devices=["cpu"], **settings)
+    cfg = BenchmarkConfig(**{"devices": ["cpu"], **settings})
     targets, skipped = plan_targets(run_dir(tmp_path), cfg)
     return {t.key for t in targets}, {f"{s.variant}/{s.backend}/{s.device}": s.reason
                                       for s in skipped}
@@ -95,3 +95,26 @@ def test_the_measurement_process_is_slimkits_worker_even_beside_a_same_named_pac
     assert not (tmp_path / "ran").exists()
     # slimkit's worker ran, and refused the empty spec with its own error
     assert out.returncode != 0 and "KeyError" in out.stderr and "benchmarks/worker.py" in out.stderr
+
+
+def test_a_new_backend_is_one_class_and_one_registry_entry(tmp_path, monkeypatch):
+    """What the README's contributor section shows: a Backend subclass, listed in the registry,
+    is planned on every variant it runs, skipped with its own reason elsewhere, and accepted by
+    name in benchmark.backends; nothing else is edited."""
+    from backends import registry
+    from backends.base import Backend
+    from benchmarks import targets
+
+    class Faster(Backend):
+        name, devices = "faster", ("cpu",)
+
+        def runs(self, manifest):
+            return manifest.backend in ("faster", "onnxruntime")
+
+    shipped = registry.backends()
+    monkeypatch.setattr(targets, "backends", lambda: registry.Backends([*shipped, Faster()]))
+    measured, skipped = planned(tmp_path, backends=["pytorch", "faster"], devices=["cpu", "cuda"])
+    assert {"onnx/faster/cpu", "onnx-int8/faster/cpu", "peer-onnx/faster/cpu"} <= measured
+    assert not {key for key in measured if key.startswith(("ov/", "teacher/faster"))}
+    if "*/*/cuda" not in skipped:  # a CUDA machine plans the device rows one by one
+        assert skipped["onnx/faster/cuda"] == "faster runs on CPU only"

@@ -64,7 +64,8 @@ def recipe(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def uninterrupted(recipe, tmp_path_factory) -> dict[str, dict]:
-    from slimkit.runner import build_registry, execute, plan
+    from slimkit.planning import plan
+    from slimkit.runner import build_registry, execute
 
     out = tmp_path_factory.mktemp("whole")
     # the same stages, in-process and without the benchmark: only the variants' metrics are compared

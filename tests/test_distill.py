@@ -5,7 +5,8 @@ import torch
 
 import slimkit
 from slimkit.errors import RecipeError
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import ARCHITECTURES, schedule, seed_teacher, tiny_recipe
 

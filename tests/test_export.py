@@ -6,8 +6,9 @@ import sys
 import pytest
 
 import slimkit
+from slimkit.planning import plan
 from slimkit.run_lock import LOCK
-from slimkit.runner import build_registry, execute, plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import ARCHITECTURES, TEACHER_STAGE, seed_teacher, teacher_stage, tiny_recipe
 

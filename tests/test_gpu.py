@@ -8,7 +8,8 @@ from importlib.util import find_spec
 import pytest
 
 from benchmarks.harness import bench
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 from slimkit.settings import BenchmarkConfig
 
 from .conftest import TEACHER_STAGE, tiny_recipe

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from slimkit.errors import RecipeError
-from slimkit.runner import build_registry, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry
 
 from .conftest import tiny_recipe
 

@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 from slimkit import artifacts
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe
 

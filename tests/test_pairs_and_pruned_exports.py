@@ -8,7 +8,8 @@ import random
 from pathlib import Path
 
 import slimkit
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import FILLER, NEGATIVE, POSITIVE, TEACHER_STAGE, tiny_recipe
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import slimkit
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import TEACHER_STAGE, tiny_recipe
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from benchmarks.profile import kind_of, summarize
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import TEACHER_STAGE, sentiment_rows, tiny_recipe, write_tsv
 from .test_bench import slimkit_cli

@@ -12,7 +12,8 @@ import pytest
 
 import slimkit
 from slimkit.parity import ToleranceError
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import TEACHER_STAGE, tiny_recipe, write_sentiment_files
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from slimkit.errors import RecipeError
+from slimkit.planning import plan
 from slimkit.recipe import interpolate, load_recipe, read_recipe_yaml
-from slimkit.runner import build_registry, plan
+from slimkit.runner import build_registry
 
 from .conftest import REPO, tiny_recipe
 

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 from slimkit.manifest import parse_manifest
+from slimkit.planning import plan
 from slimkit.recipe import load_recipe, recipe_of
 from slimkit.recipe_paths import anchor_paths
-from slimkit.runner import build_registry, execute, plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import sentiment_rows, write_tsv
 

@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from slimkit import artifacts
+from slimkit.planning import plan
 from slimkit.run_lock import LOCK
-from slimkit.runner import build_registry, execute, plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe
 

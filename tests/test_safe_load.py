@@ -17,7 +17,8 @@ import slimkit
 from slimkit import artifacts
 from slimkit.errors import RecipeError
 from slimkit.inference import predict_logits
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe
 

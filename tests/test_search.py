@@ -11,7 +11,8 @@ from benchmarks.best import apply_search
 from benchmarks.report import SCHEMA, load_report, markdown, publish, write_report
 from benchmarks.search import pick
 from slimkit.errors import RecipeError
-from slimkit.runner import build_registry, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry
 from slimkit.settings import BenchmarkConfig, SearchConfig
 
 from .conftest import tiny_recipe

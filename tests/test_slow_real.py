@@ -2,7 +2,8 @@
 
 import pytest
 
-from slimkit.runner import build_registry, execute, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry, execute
 
 from .conftest import DATA
 

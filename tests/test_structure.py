@@ -8,7 +8,8 @@ import torch
 
 from slimkit import pruned_modeling as pm
 from slimkit.models import load_base
-from slimkit.runner import build_registry, plan
+from slimkit.planning import plan
+from slimkit.runner import build_registry
 from slimkit.stage import RunContext, Variant
 
 from .conftest import ARCHITECTURES, tiny_recipe
