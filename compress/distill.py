@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
 
+from compress.augment import AugmentConfig
 from compress.training import TrainingConfig
+from slimkit.data import Dataset
 from slimkit.errors import RecipeError
 from slimkit.models import config_value
 from slimkit.recipe import Recipe
@@ -34,6 +36,8 @@ class DistillConfig(TrainingConfig):
     gamma: NonNegativeFloat = Field(1.0, description="weight of hidden-state alignment")
     hidden_loss: Literal["cosine", "mse"] = "cosine"
     cache_teacher_logits: bool = Field(False, description="run the teacher once per row, not per step")
+    augment: AugmentConfig | None = Field(
+        None, description="teacher-labelled changed copies of the training rows (compress/augment.py)")
 
     @model_validator(mode="after")
     def _consistent(self) -> DistillConfig:
@@ -63,10 +67,11 @@ class Distill(Stage[DistillConfig]):
 
         teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
         student, kept = build_student(parent, self.config, ctx.seed)
-        loss = DistillLoss(teacher.model, student, self.config)
-        if self.config.cache_teacher_logits:
-            loss.cache_logits(teacher.tokenizer, ctx.train, ctx.recipe.data.max_length, ctx.seed)
-        result = fit(student, parent.tokenizer, ctx.train, ctx.validation, self.config,
+        train, cfg = self._training_rows(parent, ctx)
+        loss = DistillLoss(teacher.model, student, cfg)
+        if cfg.cache_teacher_logits:
+            loss.cache_logits(teacher.tokenizer, train, ctx.recipe.data.max_length, ctx.seed)
+        result = fit(student, parent.tokenizer, train, ctx.validation, cfg,
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
         teacher.model.cpu()  # the loss ran it beside the student (on CUDA where there is one)
         return StructuredVariant(
@@ -76,4 +81,20 @@ class Distill(Stage[DistillConfig]):
                     "distillation": {"teacher": teacher.name, "student_layers_from_parent": kept,
                                      "layer_map": loss.layer_map, "init": self.config.init,
                                      "parameters": parameters(student),
-                                     "teacher_parameters": parameters(teacher.model)}})
+                                     "teacher_parameters": parameters(teacher.model),
+                                     "training_rows": len(train),
+                                     "augment": cfg.augment and cfg.augment.model_dump()}})
+
+    def _training_rows(self, parent: Variant, ctx: RunContext) -> tuple[Dataset, DistillConfig]:
+        """The rows ``fit`` trains on and the config it trains with: with ``augment``, the seeded
+        subset of labelled rows plus their changed copies, taken whole (the subset is drawn
+        before the copies are made, so ``max_train_samples`` counts labelled rows)."""
+        cfg = self.config
+        if cfg.augment is None:
+            return ctx.train, cfg
+        from compress.augment import augmented
+        from compress.training import training_rows
+
+        labelled = training_rows(ctx.train, cfg.max_train_samples, ctx.seed)
+        rows = augmented(labelled, cfg.augment, ctx.seed, parent.tokenizer.mask_token)
+        return rows, cfg.model_copy(update={"max_train_samples": None})

@@ -56,16 +56,17 @@ class DistillLoss:
     def __call__(self, student: Any, batch: dict[str, Any], row_ids: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         hidden = cfg.gamma > 0
-        out = student(**batch, output_hidden_states=hidden)
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        out = student(**inputs, output_hidden_states=hidden)
         if self.cached is not None:
             t_logits, t_hidden = self.cached[row_ids].to(out.logits.device), None
         else:
             self.teacher.to(out.logits.device)
             with torch.no_grad():
-                t_out = self.teacher(**batch, output_hidden_states=hidden)
+                t_out = self.teacher(**inputs, output_hidden_states=hidden)
             t_logits, t_hidden = t_out.logits, t_out.hidden_states
         temp = cfg.temperature
-        loss = cfg.beta * out.loss if cfg.beta else 0.0
+        loss = cfg.beta * label_loss(out.logits, batch["labels"]) if cfg.beta else 0.0
         if cfg.alpha:
             kl = F.kl_div(F.log_softmax(out.logits / temp, -1), F.softmax(t_logits / temp, -1),
                           reduction="batchmean")
@@ -84,6 +85,14 @@ class DistillLoss:
         else:
             per_token = (student - teacher).pow(2).mean(-1, keepdim=True)
         return (per_token * mask).sum() / mask.sum()
+
+
+def label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the rows that have a label; augmented copies (label -100) have none,
+    and a batch of copies only adds nothing (not the NaN of a mean over no rows)."""
+    if not bool((labels != -100).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, labels.to(logits.device), ignore_index=-100)
 
 
 def _width(model: Any) -> int:
