@@ -16,17 +16,19 @@ from slimkit.errors import RecipeError
 
 STUDENT_LOGITS = [[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]]
 TEACHER_LOGITS = [[1.0, 3.0, 0.0], [0.0, 0.0, 4.0]]
-LABEL_LOSS = 0.75  # what the student's own forward reports as its cross-entropy
+LABELS = [0, 1]
+# mean over rows of -log softmax(student row)[label], by hand
+LABEL_LOSS = sum(math.log(sum(math.exp(v) for v in row)) - row[label]
+                 for row, label in zip(STUDENT_LOGITS, LABELS, strict=True)) / 2
 
 
 class Fake:
-    """A model whose outputs are fixed tensors: logits, its CE loss, hidden states per layer."""
+    """A model whose outputs are fixed tensors: logits and hidden states per layer."""
 
-    def __init__(self, logits, hidden=None, depth=2, width=2, loss=LABEL_LOSS):
+    def __init__(self, logits, hidden=None, depth=2, width=2):
         self.config = SimpleNamespace(num_hidden_layers=depth, hidden_size=width)
         self.logits = torch.tensor(logits)
         self.hidden = hidden
-        self.loss = torch.tensor(loss)
         self.calls = []
 
     def eval(self):
@@ -37,7 +39,7 @@ class Fake:
 
     def __call__(self, output_hidden_states=False, **batch):
         self.calls.append(batch)
-        return SimpleNamespace(logits=self.logits, loss=self.loss,
+        return SimpleNamespace(logits=self.logits,
                                hidden_states=self.hidden if output_hidden_states else None)
 
 
@@ -62,7 +64,8 @@ def loss_of(alpha=0.0, beta=0.0, gamma=0.0, temperature=2.0, student=None, teach
     student = student or Fake(STUDENT_LOGITS)
     teacher = teacher or Fake(TEACHER_LOGITS)
     mask = mask if mask is not None else torch.ones(2, 1, dtype=torch.long)
-    batch = {"input_ids": torch.zeros_like(mask), "attention_mask": mask}
+    batch = {"input_ids": torch.zeros_like(mask), "attention_mask": mask,
+             "labels": torch.tensor(LABELS)}
     return float(DistillLoss(teacher, student, cfg)(student, batch, torch.tensor([0, 1])))
 
 
