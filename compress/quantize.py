@@ -28,8 +28,11 @@ class QuantizeConfig(ToleranceConfig):
     engine: Literal["native", "inc"] = Field(
         "native", description="'inc': Intel Neural Compressor's PT2E dynamic INT8 (PyTorch parent)")
     calibration_rows: PositiveInt = Field(300, description="training rows for static-int8")
-    weight_matmuls_only: bool = Field(
-        True, description="ORT static: quantize only MatMuls with a weight input (keeps accuracy)")
+    weight_matmuls_only: bool | None = Field(
+        None, description="ONNX Runtime: quantize only MatMuls with a weight input (default: "
+                          "true for static-int8, false for dynamic-int8)")
+    per_channel: bool = Field(False, description="ONNX Runtime: one weight scale per output "
+                              "channel (what fake_quant trains for)")
     atol: float = Field(3.0, gt=0, description="largest |logit difference| allowed vs the parent")
     min_agreement: float = Field(0.9, ge=0, le=1)
 

@@ -67,7 +67,9 @@ def onnxruntime(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Va
     if cfg.mode == "dynamic-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8)
+        nodes = weight_matmuls(source) if cfg.weight_matmuls_only else None
+        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8,
+                         per_channel=cfg.per_channel, nodes_to_quantize=nodes)
     elif cfg.mode == "static-int8":
         ort_static(parent, cfg, ctx, source, out, symmetric=False)
     else:
@@ -111,7 +113,7 @@ def ort_static(parent: Variant, cfg: Any, ctx: RunContext, source: Path, out: Pa
         def get_next(self):
             return next(self.batches, None)
 
-    nodes = weight_matmuls(source) if getattr(cfg, "weight_matmuls_only", True) else None
+    nodes = None if getattr(cfg, "weight_matmuls_only", None) is False else weight_matmuls(source)
     if nodes is not None and exclude:
         nodes = [n for n in nodes if n not in exclude]
     method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
@@ -120,6 +122,7 @@ def ort_static(parent: Variant, cfg: Any, ctx: RunContext, source: Path, out: Pa
                     calibrate_method=method,
                     activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                     weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                    per_channel=getattr(cfg, "per_channel", False),
                     nodes_to_exclude=exclude or [],
                     extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
+from compress.fake_quant import FakeQuantConfig
 from slimkit.batching import Encoded, collate_with_rows, encode, length_grouped_batches
 from slimkit.data import Dataset
 from slimkit.evaluation import evaluate_model
@@ -44,6 +45,8 @@ class TrainingConfig(StageConfig):
     early_stopping_patience: PositiveInt | None = Field(
         None, description="stop after this many evaluations without improvement")
     group_by_length: bool = True
+    fake_quant: FakeQuantConfig | None = Field(
+        None, description="train through ONNX Runtime's dynamic INT8 rounding (compress/fake_quant.py)")
 
 
 @dataclass
@@ -165,12 +168,23 @@ class _Run:
         model = self.accelerator.unwrap_model(self.model)
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
+        if self.cfg.fake_quant is not None:
+            from compress.fake_quant import detach
+
+            detach(model)
+            # the scores were of the fake-quantized model; the saved float one is scored anew
+            self.result.best_scores = None
         return model.cpu().eval()
 
 
 def _prepare(model: Any, cfg: TrainingConfig, rows: int, accelerator: Any) -> _Run:
     from transformers import get_linear_schedule_with_warmup
 
+    if cfg.fake_quant is not None:  # before the optimizer: it trains the quantizers' originals
+        from compress.fake_quant import attach
+
+        log.info("fake-quantizing %d Linear layers (%s)", attach(model, cfg.fake_quant),
+                 cfg.fake_quant.scheme)
     # the scheduler counts every process's steps (accelerate steps it once per process); each
     # process takes its share of the batches, and counts, evaluates and reports its own steps
     all_steps = math.ceil(rows / cfg.batch_size) * cfg.epochs

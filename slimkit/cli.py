@@ -166,13 +166,23 @@ def _list_stages(args: argparse.Namespace) -> int:
     for kind in registry.kinds():
         cls = registry.config_class(kind, field_name="kind")
         print(f"{kind}: {(cls.__doc__ or '').strip().splitlines()[0]}")
-        for name, info in cls.model_fields.items():
-            if name == "kind":
-                continue
-            default = "required" if info.is_required() else f"default {info.default!r}"
-            note = f"  {info.description}" if info.description else ""
-            print(f"    {name}: {_type_name(info.annotation)} ({default}){note}")
+        _print_fields(cls, "    ")
     return 0
+
+
+def _print_fields(cls: Any, indent: str) -> None:
+    """One line per field; a nested block (``augment:``, ``fake_quant:``) lists its own below."""
+    from pydantic import BaseModel
+
+    for name, info in cls.model_fields.items():
+        if name == "kind":
+            continue
+        default = "required" if info.is_required() else f"default {info.default!r}"
+        note = f"  {info.description}" if info.description else ""
+        print(f"{indent}{name}: {_type_name(info.annotation)} ({default}){note}")
+        for inner in typing.get_args(info.annotation) or (info.annotation,):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                _print_fields(inner, indent + "    ")
 
 
 def _type_name(annotation: Any) -> str:
