@@ -67,7 +67,7 @@ class Distill(Stage[DistillConfig]):
 
         teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
         student, kept = build_student(parent, self.config, ctx.seed)
-        train, cfg = self._training_rows(parent, ctx)
+        train, cfg = distill_rows(self.config, ctx, parent.tokenizer.mask_token)
         loss = DistillLoss(teacher.model, student, cfg)
         if cfg.cache_teacher_logits:
             loss.cache_logits(teacher.tokenizer, train, ctx.recipe.data.max_length, ctx.seed)
@@ -85,16 +85,17 @@ class Distill(Stage[DistillConfig]):
                                      "training_rows": len(train),
                                      "augment": cfg.augment and cfg.augment.model_dump()}})
 
-    def _training_rows(self, parent: Variant, ctx: RunContext) -> tuple[Dataset, DistillConfig]:
-        """The rows ``fit`` trains on and the config it trains with: with ``augment``, the seeded
-        subset of labelled rows plus their changed copies, taken whole (the subset is drawn
-        before the copies are made, so ``max_train_samples`` counts labelled rows)."""
-        cfg = self.config
-        if cfg.augment is None:
-            return ctx.train, cfg
-        from compress.augment import augmented
-        from compress.training import training_rows
 
-        labelled = training_rows(ctx.train, cfg.max_train_samples, ctx.seed)
-        rows = augmented(labelled, cfg.augment, ctx.seed, parent.tokenizer.mask_token)
-        return rows, cfg.model_copy(update={"max_train_samples": None})
+def distill_rows(cfg: DistillConfig, ctx: RunContext,
+                 mask_token: str | None) -> tuple[Dataset, DistillConfig]:
+    """The rows ``fit`` trains on and the config it trains with: with ``augment``, the seeded
+    subset of labelled rows plus their changed copies, taken whole (the subset is drawn before
+    the copies are made, so ``max_train_samples`` counts labelled rows)."""
+    if cfg.augment is None:
+        return ctx.train, cfg
+    from compress.augment import augmented
+    from compress.training import training_rows
+
+    labelled = training_rows(ctx.train, cfg.max_train_samples, ctx.seed)
+    rows = augmented(labelled, cfg.augment, ctx.seed, mask_token)
+    return rows, cfg.model_copy(update={"max_train_samples": None})

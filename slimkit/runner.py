@@ -31,6 +31,7 @@ def build_registry() -> Registry:
     from compress.import_model import Import, ImportConfig
     from compress.peers import Peer, PeerConfig
     from compress.prune_ffn import PruneFfn, PruneFfnConfig
+    from compress.prune_gradual import PruneGradual, PruneGradualConfig
     from compress.prune_heads import PruneHeads, PruneHeadsConfig
     from compress.prune_layers import PruneLayers, PruneLayersConfig
     from compress.quantize import Quantize, QuantizeConfig
@@ -44,7 +45,7 @@ def build_registry() -> Registry:
                                   (PruneLayersConfig, PruneLayers), (PruneFfnConfig, PruneFfn),
                                   (QuantizeConfig, Quantize), (OnnxConfig, Onnx),
                                   (OpenVinoConfig, OpenVino), (TensorRtConfig, TensorRt),
-                                  (PeerConfig, Peer)):
+                                  (PeerConfig, Peer), (PruneGradualConfig, PruneGradual)):
         registry.add(config_cls, stage_cls)
     return registry
 

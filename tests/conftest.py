@@ -84,6 +84,14 @@ TEACHER_STAGE = """
 """
 
 
+def student_stage(*extra: str) -> str:
+    """A recipe's stages text for the tiny every-other-layer student distilled without hidden
+    states, plus ``extra`` lines of its own (``"augment: {multiplier: 2}"``)."""
+    lines = ["kind: distill", "name: student", "layers: every_other", "epochs: 2",
+             "learning_rate: 3.0e-3", "batch_size: 16", "gamma: 0", *extra]
+    return "\n  - " + "\n    ".join(lines) + "\n"
+
+
 def schedule(architecture: str) -> tuple[int, str]:
     """(epochs, learning rate) that take a tiny random model of the family past chance: ALBERT's
     one shared layer and RoBERTa with its own byte-level BPE need longer before they leave it."""
@@ -220,3 +228,23 @@ def sample_manifest(**fields):
                   data=DataRecord(eval_source="dev.tsv", eval="e"), stage_seconds=0.0,
                   size_bytes=0, versions={}, created="2026-01-01T00:00:00+00:00")
     return Manifest(**{**values, **fields})
+
+
+@pytest.fixture
+def stage_setup(tmp_path, sentiment_files, request):
+    """(parent variant, RunContext, tmp_path) for running one stage directly on a tiny model of
+    the family given as the indirect parameter."""
+    from slimkit.models import load_base
+    from slimkit.planning import plan
+    from slimkit.runner import build_registry
+    from slimkit.stage import RunContext, Variant
+
+    architecture = request.param
+    recipe = tiny_recipe(tmp_path, *sentiment_files, architecture=architecture)
+    planned = plan(recipe, build_registry())
+    model, tokenizer = load_base(planned.recipe.model, ["0", "1"], seed=0)
+    model.eval()
+    ctx = RunContext(recipe=planned.recipe, recipe_path=str(recipe), train=planned.splits.train,
+                     validation=planned.splits.validation, eval=planned.splits.eval, variants={},
+                     seed=0, workdir=tmp_path, resolve_variant=None)
+    return Variant("parent", model, tokenizer), ctx, tmp_path

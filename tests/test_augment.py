@@ -15,7 +15,7 @@ from slimkit.errors import RecipeError
 from slimkit.planning import plan
 from slimkit.runner import build_registry, execute
 
-from .conftest import TEACHER_STAGE, seed_teacher, tiny_recipe
+from .conftest import TEACHER_STAGE, seed_teacher, student_stage, tiny_recipe
 
 ROWS = Dataset(["the film was a quiet delight from start to end", "a dull and tired plot"],
                ["one two three four", "five six seven eight"], [1, 0], ["0", "1"], "dev.tsv")
@@ -63,23 +63,13 @@ def test_the_label_term_skips_the_copies():
     assert only_copies.item() == 0.0 and torch.isfinite(logits.grad).all()
 
 
-STUDENT = """
-  - kind: distill
-    name: student
-    layers: every_other
-    epochs: 2
-    learning_rate: 3.0e-3
-    batch_size: 16
-    max_train_samples: 96
-    gamma: 0
-    cache_teacher_logits: true
-    augment: {{multiplier: {multiplier}, kinds: [mask, delete, swap]}}
-"""
+def student(multiplier: int) -> str:
+    return student_stage("max_train_samples: 96", "cache_teacher_logits: true",
+                         f"augment: {{multiplier: {multiplier}, kinds: [mask, delete, swap]}}")
 
 
 def test_a_distilled_student_trains_on_the_copies_too(tmp_path, sentiment_files, teacher_for):
-    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TEACHER_STAGE + STUDENT.format(
-        multiplier=2))
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TEACHER_STAGE + student(2))
     seed_teacher(tmp_path, teacher_for("bert"))
     registry = build_registry()
     made = {m.variant: m for m in execute(plan(recipe, registry), registry)}
@@ -90,7 +80,7 @@ def test_a_distilled_student_trains_on_the_copies_too(tmp_path, sentiment_files,
 
 def test_a_multiplier_of_zero_fails_validation_in_one_line(tmp_path, sentiment_files):
     recipe = tiny_recipe(tmp_path, *sentiment_files,
-                         stages=TEACHER_STAGE + STUDENT.format(multiplier=0))
+                         stages=TEACHER_STAGE + student(0))
     with pytest.raises(RecipeError) as caught:
         plan(recipe, build_registry())
     text = str(caught.value)

@@ -13,7 +13,7 @@ from slimkit.errors import RecipeError
 from slimkit.planning import plan
 from slimkit.runner import build_registry, execute
 
-from .conftest import TEACHER_STAGE, seed_teacher, tiny_recipe
+from .conftest import TEACHER_STAGE, seed_teacher, student_stage, tiny_recipe
 
 
 def test_attach_rounds_and_trains_through_the_rounding_and_detach_restores_a_plain_model():
@@ -34,16 +34,7 @@ def test_attach_rounds_and_trains_through_the_rounding_and_detach_restores_a_pla
     assert torch.equal(model(x), plain)
 
 
-STAGES = TEACHER_STAGE + """
-  - kind: distill
-    name: student
-    layers: every_other
-    epochs: 2
-    learning_rate: 3.0e-3
-    batch_size: 16
-    gamma: 0
-    fake_quant: {per_channel: true}
-  - kind: onnx
+STAGES = TEACHER_STAGE + student_stage("fake_quant: {per_channel: true}") + """  - kind: onnx
     name: student-onnx
   - kind: quantize
     name: student-int8

@@ -17,19 +17,6 @@ from .conftest import ARCHITECTURES, tiny_recipe
 SENTENCES = ["the film was great", "a boring plot and poor acting", "quite a lovely story"]
 
 
-@pytest.fixture
-def setup(tmp_path, sentiment_files, request):
-    architecture = request.param
-    recipe = tiny_recipe(tmp_path, *sentiment_files, architecture=architecture)
-    planned = plan(recipe, build_registry())
-    model, tokenizer = load_base(planned.recipe.model, ["0", "1"], seed=0)
-    model.eval()
-    ctx = RunContext(recipe=planned.recipe, recipe_path=str(recipe), train=planned.splits.train,
-                     validation=planned.splits.validation, eval=planned.splits.eval, variants={},
-                     seed=0, workdir=tmp_path, resolve_variant=None)
-    return Variant("parent", model, tokenizer), ctx, tmp_path
-
-
 def run_stage(config: dict, parent: Variant, ctx: RunContext) -> Variant:
     registry = build_registry()
     stage = registry.build(registry.config_class(config["kind"], field_name="kind")(**config))
@@ -63,9 +50,9 @@ def shape(model):
     return parts, hidden, parts[0].head_size
 
 
-@pytest.mark.parametrize("setup", ARCHITECTURES, indirect=True)
-def test_prune_heads_shrinks_reloads_exactly_and_zero_is_a_no_op(setup):
-    parent, ctx, tmp = setup
+@pytest.mark.parametrize("stage_setup", ARCHITECTURES, indirect=True)
+def test_prune_heads_shrinks_reloads_exactly_and_zero_is_a_no_op(stage_setup):
+    parent, ctx, tmp = stage_setup
     parts, hidden, head = shape(parent.model)
     same = run_stage({"kind": "prune_heads", "heads_per_layer": 0}, parent, ctx)
     assert params(same.model) == params(parent.model)
@@ -79,9 +66,9 @@ def test_prune_heads_shrinks_reloads_exactly_and_zero_is_a_no_op(setup):
     assert torch.equal(logits(reloaded), logits(pruned))
 
 
-@pytest.mark.parametrize("setup", ARCHITECTURES, indirect=True)
-def test_prune_ffn_shrinks_and_reloads_exactly(setup):
-    parent, ctx, tmp = setup
+@pytest.mark.parametrize("stage_setup", ARCHITECTURES, indirect=True)
+def test_prune_ffn_shrinks_and_reloads_exactly(stage_setup):
+    parent, ctx, tmp = stage_setup
     parts, hidden, _ = shape(parent.model)
     width = parts[0].ffn_in.out_features
     same = run_stage({"kind": "prune_ffn", "fraction": 0.0}, parent, ctx)
@@ -93,11 +80,11 @@ def test_prune_ffn_shrinks_and_reloads_exactly(setup):
     assert torch.equal(logits(reloaded), logits(pruned))
 
 
-@pytest.mark.parametrize("setup", ARCHITECTURES, indirect=True)
-def test_prune_layers_renumbers_and_loads_with_plain_transformers(setup):
+@pytest.mark.parametrize("stage_setup", ARCHITECTURES, indirect=True)
+def test_prune_layers_renumbers_and_loads_with_plain_transformers(stage_setup):
     from transformers import AutoModelForSequenceClassification
 
-    parent, ctx, tmp = setup
+    parent, ctx, tmp = stage_setup
     pruned = run_stage({"kind": "prune_layers", "drop": [1, 3]}, parent, ctx)
     assert pruned.model.config.num_hidden_layers == 2
     if parent.model.config.model_type != "albert":  # ALBERT's one shared layer has no copies
@@ -108,9 +95,9 @@ def test_prune_layers_renumbers_and_loads_with_plain_transformers(setup):
     assert torch.equal(logits(Variant("x", plain, parent.tokenizer)), logits(pruned))
 
 
-@pytest.mark.parametrize("setup", ["bert"], indirect=True)
-def test_gradient_head_scores_and_global_fraction(setup):
-    parent, ctx, _ = setup
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_gradient_head_scores_and_global_fraction(stage_setup):
+    parent, ctx, _ = stage_setup
     pruned = run_stage({"kind": "prune_heads", "fraction": 0.5}, parent, ctx)
     info = pruned.extras["pruning"]
     assert sum(info["heads_per_layer"]) == 8 and min(info["heads_per_layer"]) >= 1
@@ -120,9 +107,9 @@ def test_gradient_head_scores_and_global_fraction(setup):
         assert not dropped or max(dropped) <= max(scores[h] for h in kept)
 
 
-@pytest.mark.parametrize("setup", ["bert", "distilbert"], indirect=True)
-def test_removing_every_head_of_a_layer_only_when_asked(setup):
-    parent, ctx, tmp = setup
+@pytest.mark.parametrize("stage_setup", ["bert", "distilbert"], indirect=True)
+def test_removing_every_head_of_a_layer_only_when_asked(stage_setup):
+    parent, ctx, tmp = stage_setup
     pruned = run_stage({"kind": "prune_heads", "heads_per_layer": 4, "allow_empty_layers": True},
                        parent, ctx)
     assert [p.heads for p in pm.layers(pruned.model)] == [0, 0, 0, 0]
