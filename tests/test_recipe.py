@@ -121,7 +121,9 @@ def test_shipped_recipes_read_the_shipped_data_unless_slimkit_data_is_set():
 
 SAMPLE_AMOUNTS = {"prune_heads": {"fraction": 0.5}, "prune_ffn": {"target_size": 8},
                   "prune_layers": {"drop": [1]}, "distill": {"layers": [0, 2], "gamma": 0.5},
-                  "quantize": {"mode": "static-int8"}, "tensorrt": {"keep_float": ["head"]}}
+                  "quantize": {"mode": "static-int8"}, "tensorrt": {"keep_float": ["head"]},
+                  "prune_gradually": {"flops_target": 0.5,
+                                      "recover": {"epochs": 2, "augment": {"multiplier": 2}}}}
 
 
 def test_every_stage_config_round_trips_through_json():
