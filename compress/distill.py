@@ -35,17 +35,21 @@ class DistillConfig(TrainingConfig):
     beta: NonNegativeFloat = Field(0.5, description="weight of the cross-entropy on labels")
     gamma: NonNegativeFloat = Field(1.0, description="weight of hidden-state alignment")
     hidden_loss: Literal["cosine", "mse"] = "cosine"
+    relation: NonNegativeFloat = Field(
+        0.0, description="weight of MiniLM-v2 self-attention relation transfer (last layer's Q-Q, "
+                         "K-K and V-V relations, KL from teacher to student)")
     cache_teacher_logits: bool = Field(False, description="run the teacher once per row, not per step")
     augment: AugmentConfig | None = Field(
         None, description="teacher-labelled changed copies of the training rows (compress/augment.py)")
 
     @model_validator(mode="after")
     def _consistent(self) -> DistillConfig:
-        if self.cache_teacher_logits and self.gamma > 0:
-            raise ValueError("cache_teacher_logits saves nothing while gamma > 0 needs the teacher's "
-                             "hidden states every step; set gamma: 0 or cache_teacher_logits: false")
-        if self.alpha + self.beta + self.gamma == 0:
-            raise ValueError("alpha, beta and gamma are all 0: nothing to learn from")
+        if self.cache_teacher_logits and (self.gamma > 0 or self.relation > 0):
+            raise ValueError("cache_teacher_logits saves nothing while gamma or relation > 0 needs "
+                             "the teacher's inner states every step; set them to 0 or "
+                             "cache_teacher_logits: false")
+        if self.alpha + self.beta + self.gamma + self.relation == 0:
+            raise ValueError("alpha, beta, gamma and relation are all 0: nothing to learn from")
         return self
 
 
@@ -73,6 +77,7 @@ class Distill(Stage[DistillConfig]):
             loss.cache_logits(teacher.tokenizer, train, ctx.recipe.data.max_length, ctx.seed)
         result = fit(student, parent.tokenizer, train, ctx.validation, cfg,
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
+        loss.close()
         teacher.model.cpu()  # the loss ran it beside the student (on CUDA where there is one)
         return StructuredVariant(
             name=self.config.variant_name, model=student, tokenizer=parent.tokenizer,

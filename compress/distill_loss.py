@@ -43,6 +43,22 @@ class DistillLoss:
             raise RecipeError(f"hidden-state alignment needs equal widths, student "
                               f"{_width(student)} vs teacher {_width(teacher)}", field="gamma",
                               fix="set gamma: 0 for a student of another width")
+        self.captures = self._relation_captures(student, teacher) if cfg.relation > 0 else None
+
+    def _relation_captures(self, student: Any, teacher: Any) -> tuple[Any, Any]:
+        from compress.relations import LastLayerCapture, check_relation_heads
+        from slimkit import pruned_modeling as pm
+
+        self.relation_heads = pm.layers(teacher)[-1].heads
+        captures = LastLayerCapture(student), LastLayerCapture(teacher)
+        check_relation_heads(captures[0].width, captures[1].width, self.relation_heads)
+        return captures
+
+    def close(self) -> None:
+        """Remove the relation hooks from both models (after training)."""
+        for capture in self.captures or ():
+            capture.remove()
+        self.captures = None
 
     def cache_logits(self, tokenizer: Any, train: Any, max_length: int, seed: int) -> None:
         """The teacher's logits for the rows ``fit`` trains on, in its row order (the row_ids
@@ -71,6 +87,12 @@ class DistillLoss:
             kl = F.kl_div(F.log_softmax(out.logits / temp, -1), F.softmax(t_logits / temp, -1),
                           reduction="batchmean")
             loss = loss + cfg.alpha * kl * temp * temp
+        if self.captures is not None:
+            from compress.relations import relation_loss
+
+            student_qkv, teacher_qkv = (c.outputs for c in self.captures)
+            loss = loss + cfg.relation * relation_loss(student_qkv, teacher_qkv,
+                                                       self.relation_heads, batch["attention_mask"])
         if hidden:
             mask = batch["attention_mask"].unsqueeze(-1).to(out.logits.dtype)
             pairs = [self._distance(out.hidden_states[k + 1], t_hidden[t], mask)

@@ -93,5 +93,6 @@ def _recover(model: Any, teacher: Variant, tokenizer: Any, cfg: Any, ctx: RunCon
         loss.cache_logits(teacher.tokenizer, rows, ctx.recipe.data.max_length, ctx.seed)
     result = fit(model, tokenizer, rows, ctx.validation, recover, seed=ctx.seed,
                  max_length=ctx.recipe.data.max_length, loss_fn=loss)
+    loss.close()
     teacher.model.cpu()
     return result
