@@ -5,7 +5,8 @@
 - weights: symmetric INT8 in [-127, 127], one scale per output channel (``quantize_dynamic``
   with ``per_channel: true``), from the current weights;
 - inputs: asymmetric UINT8 in [0, 255] per tensor, from each call's own min / max with zero
-  included (``DynamicQuantizeLinear``), i.e. dynamic.
+  included (``DynamicQuantizeLinear``), i.e. dynamic;
+- embedding tables: asymmetric UINT8 per tensor (its quantized Gather, then DequantizeLinear).
 
 Only the encoder's Linear layers are fake-quantized: they run on token sequences and export as
 weight MatMuls, which is what ``quantize_dynamic`` turns into MatMulInteger (with
@@ -56,12 +57,18 @@ def _input_quantizer() -> FakeQuantize:
     return FakeQuantize(observer=observer, quant_min=0, quant_max=255)
 
 
+def _table_quantizer() -> FakeQuantize:
+    observer = MovingAverageMinMaxObserver.with_args(
+        averaging_constant=1.0, dtype=torch.quint8, qscheme=torch.per_tensor_affine)
+    return FakeQuantize(observer=observer, quant_min=0, quant_max=255)
+
+
 class WeightFakeQuant(torch.nn.Module):
     """A parametrization: the weight as the INT8 graph will hold it."""
 
-    def __init__(self, per_channel: bool) -> None:
+    def __init__(self, quantizer: FakeQuantize) -> None:
         super().__init__()
-        self.fake_quant = _weight_quantizer(per_channel)
+        self.fake_quant = quantizer
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return self.fake_quant(weight)
@@ -72,13 +79,17 @@ def _quantize_input(module: Any, args: tuple) -> tuple:
 
 
 def attach(model: Any, cfg: FakeQuantConfig) -> int:
-    """Fake-quantize the weight and input of every encoder Linear; returns how many."""
+    """Fake-quantize the weight and input of every encoder Linear, and every embedding table;
+    returns how many Linear layers."""
     linears = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
                and not any(part in HEAD for part in name.split("."))]
     for linear in linears:
-        parametrize.register_parametrization(linear, "weight", WeightFakeQuant(cfg.per_channel))
+        parametrize.register_parametrization(linear, "weight",
+                                             WeightFakeQuant(_weight_quantizer(cfg.per_channel)))
         linear.add_module(HOOK, _input_quantizer())
         linear._slimkit_hook = linear.register_forward_pre_hook(_quantize_input)
+    for table in [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]:
+        parametrize.register_parametrization(table, "weight", WeightFakeQuant(_table_quantizer()))
     return len(linears)
 
 

@@ -67,7 +67,8 @@ def onnxruntime(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Va
     if cfg.mode == "dynamic-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        nodes = weight_matmuls(source) if cfg.weight_matmuls_only else None
+        # with the embedding tables' Gathers, as quantize_dynamic does by default (and fake_quant)
+        nodes = weight_matmuls(source) + weight_gathers(source) if cfg.weight_matmuls_only else None
         quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8,
                          per_channel=cfg.per_channel, nodes_to_quantize=nodes)
     elif cfg.mode == "static-int8":
@@ -93,6 +94,15 @@ def weight_matmuls(path: Path) -> list[str]:
             constants.update(node.output)
     return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")
             and any(i in constants for i in n.input)]
+
+
+def weight_gathers(path: Path) -> list[str]:
+    """Gather nodes that look rows up in a stored table (the embeddings)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    tables = {i.name for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "Gather" and n.input[0] in tables]
 
 
 def ort_static(parent: Variant, cfg: Any, ctx: RunContext, source: Path, out: Path,

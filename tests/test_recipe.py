@@ -12,7 +12,7 @@ from slimkit.runner import build_registry
 
 from .conftest import REPO, tiny_recipe
 
-RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+RECIPES = sorted((REPO / "recipes").rglob("*.yaml"))  # studies/ too
 
 
 def test_interpolation_uses_the_variable_or_the_default(monkeypatch):
@@ -116,7 +116,8 @@ def test_every_shipped_recipe_validates_from_any_folder(recipe, tmp_path, monkey
 
 def test_shipped_recipes_read_the_shipped_data_unless_slimkit_data_is_set():
     for recipe in RECIPES:
-        assert "${SLIMKIT_DATA:-../data}/" in recipe.read_text(), recipe
+        up = "../" * len(recipe.relative_to(REPO / "recipes").parts)  # recipes/studies/ is deeper
+        assert "${SLIMKIT_DATA:-" + up + "data}/" in recipe.read_text(), recipe
 
 
 SAMPLE_AMOUNTS = {"prune_heads": {"fraction": 0.5}, "prune_ffn": {"target_size": 8},
