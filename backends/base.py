@@ -20,22 +20,27 @@ class Backend:
     name: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     quantize_modes: ClassVar[frozenset[str]] = frozenset()  # ``kind: quantize`` modes for its variants
+    # why it cannot run on a device it does not list (default: "<name> runs on CPU only")
+    other_devices: ClassVar[dict[str, str]] = {}
+    reads_onnx_exports: ClassVar[bool] = False  # runs a plain PyTorch variant's ONNX export
     reuse_runtime: ClassVar[bool] = False  # opening is costly: keep the runtime on the variant
     profiles: ClassVar[bool] = False  # ``profile`` gives per-operator times
 
     def runs(self, manifest: Manifest) -> bool:
         """Whether it can execute this variant's files (its own variants always)."""
-        return manifest.backend == self.name
+        return manifest.backend == self.name or self.needs_onnx_export(manifest)
 
     def needs_onnx_export(self, manifest: Manifest) -> bool:
-        """Whether it runs this variant through an ONNX export the benchmark makes."""
-        return False
+        """Whether it runs this variant through an ONNX export the benchmark makes (a plain
+        PyTorch variant; a PyTorch INT8 module has an artifact and runs only in PyTorch)."""
+        return self.reads_onnx_exports and manifest.backend == "pytorch" and not manifest.artifact
 
     def device_problem(self, manifest: Manifest, device: str) -> str | None:
         """Why it cannot run this variant on this device, or None."""
         if device in self.devices:
             return None
-        return f"{self.name} runs on {' / '.join(d.upper() for d in self.devices)} only"
+        return self.other_devices.get(
+            device, f"{self.name} runs on {' / '.join(d.upper() for d in self.devices)} only")
 
     def precision(self, manifest: Manifest) -> str:
         """What the numbers are computed in when this backend runs the variant."""

@@ -60,12 +60,8 @@ class IncRuntime:
 class Inc(Backend):
     name = "inc"
     devices = ("cpu",)
+    other_devices = {"cuda": "dynamic INT8 kernels of PyTorch / INC run on CPU only"}
     reuse_runtime = True
-
-    def device_problem(self, manifest: Any, device: str) -> str | None:
-        if device == "cuda":
-            return "dynamic INT8 kernels of PyTorch / INC run on CPU only"
-        return super().device_problem(manifest, device)
 
     def open(self, variant: Any, device: str = "cpu", threads: int | None = None,
              graph: Path | None = None) -> Runtime:

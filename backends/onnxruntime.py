@@ -61,13 +61,8 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     devices = ("cpu", "cuda")
     quantize_modes = frozenset({"dynamic-int8", "static-int8", "fp16"})
+    reads_onnx_exports = True
     profiles = True
-
-    def runs(self, manifest: Manifest) -> bool:
-        return manifest.backend == self.name or self.needs_onnx_export(manifest)
-
-    def needs_onnx_export(self, manifest: Manifest) -> bool:
-        return manifest.backend == "pytorch" and not manifest.artifact  # not a pickled INT8 module
 
     def device_problem(self, manifest: Manifest, device: str) -> str | None:
         if device == "cuda":

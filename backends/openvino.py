@@ -51,18 +51,12 @@ class OpenVino(Backend):
     name = "openvino"
     devices = ("cpu",)
     quantize_modes = frozenset({"dynamic-int8", "static-int8", "bf16"})
+    other_devices = {"cuda": "OpenVINO targets Intel devices, not CUDA"}
+    reads_onnx_exports = True
     profiles = True
 
     def runs(self, manifest: Manifest) -> bool:  # it reads ONNX files directly
-        return manifest.backend in (self.name, "onnxruntime") or self.needs_onnx_export(manifest)
-
-    def needs_onnx_export(self, manifest: Manifest) -> bool:
-        return manifest.backend == "pytorch" and not manifest.artifact
-
-    def device_problem(self, manifest: Manifest, device: str) -> str | None:
-        if device == "cuda":
-            return "OpenVINO targets Intel devices, not CUDA"
-        return super().device_problem(manifest, device)
+        return manifest.backend == "onnxruntime" or super().runs(manifest)
 
     def open(self, variant: Any, device: str = "cpu", threads: int | None = None,
              graph: Path | None = None) -> Runtime:

@@ -99,14 +99,13 @@ class TensorRtRuntime:
 class TensorRt(Backend):
     name = "tensorrt"
     devices = ("cuda",)
+    other_devices = {"cpu": "TensorRT runs on CUDA only"}
 
     def runs(self, manifest: Manifest) -> bool:  # a TensorRT-ready ONNX graph (kind: tensorrt)
         return manifest.tensorrt is not None
 
     def device_problem(self, manifest: Manifest, device: str) -> str | None:
-        if device == "cpu":
-            return "TensorRT runs on CUDA only"
-        if find_spec("tensorrt") is None:
+        if device == "cuda" and find_spec("tensorrt") is None:
             return "tensorrt is not installed (install slimkit[tensorrt] on the CUDA machine)"
         return super().device_problem(manifest, device)
 

@@ -33,12 +33,6 @@ def _input_quantizer() -> FakeQuantize:
     return FakeQuantize(observer=observer, quant_min=0, quant_max=255)
 
 
-def _table_quantizer() -> FakeQuantize:
-    observer = MovingAverageMinMaxObserver.with_args(
-        averaging_constant=1.0, dtype=torch.quint8, qscheme=torch.per_tensor_affine)
-    return FakeQuantize(observer=observer, quant_min=0, quant_max=255)
-
-
 class WeightFakeQuant(torch.nn.Module):
     """A parametrization: the weight as the INT8 graph will hold it."""
 
@@ -65,7 +59,8 @@ def attach_quantizers(model: Any, per_channel: bool) -> int:
         linear.add_module(HOOK, _input_quantizer())
         linear._slimkit_hook = linear.register_forward_pre_hook(_quantize_input)
     for table in [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]:
-        parametrize.register_parametrization(table, "weight", WeightFakeQuant(_table_quantizer()))
+        # the tables are quantized like the inputs: UINT8, per tensor, from their own range
+        parametrize.register_parametrization(table, "weight", WeightFakeQuant(_input_quantizer()))
     return len(linears)
 
 

@@ -62,21 +62,21 @@ class PruneGradual(Stage[PruneGradualConfig]):
         except ValueError as exc:
             raise RecipeError(str(exc), field="kind", fix="use a supported architecture") from None
         heads = config_value(model_config, "num_attention_heads", "n_heads", default=12)
-        if round(self.config.cut()[0] * heads) >= heads and self.config.cut()[0] > 0:
+        share = self.config.cut()[0]
+        if share > 0 and round(share * heads) >= heads:
             raise RecipeError("the target removes every head of a layer", field="heads_fraction",
                               fix="keep at least one head per layer")
 
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
         from compress.prune_rounds import prune_in_rounds
         from compress.structure import StructuredVariant, copy_model, parameters, shape_of
+        from compress.training import scores_on_eval
 
         teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
         model = copy_model(parent.model)
         before = parameters(model)
         rounds, result = prune_in_rounds(model, teacher, parent.tokenizer, self.config, ctx)
         heads, ffn = shape_of(model)
-        from compress.training import scores_on_eval
-
         return StructuredVariant(
             name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
             metrics=scores_on_eval(result, ctx.validation, ctx.eval),
