@@ -56,7 +56,26 @@ def compare(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> l
     for row in new["rows"]:
         if row["id"] not in {b["id"] for b in baseline["rows"]}:
             checks.append(Check(row["id"], "row", None, None, "new, no baseline", "-", False, True))
-    return checks
+    return checks + _serving(new, baseline, tol)
+
+
+def _serving(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> list[Check]:
+    """Load-test results of the same name: throughput may drop, p99 may rise, each relatively."""
+    from benchmarks.serving import serving_checks
+
+    out = []
+    for name, metric, was, now, limit in serving_checks(new, baseline, tol.serving_throughput,
+                                                         tol.serving_p99):
+        row = f"serving {name}"
+        if now is None:
+            out.append(Check(row, metric, was, None, "not measured", "must be measured", True, True))
+        elif metric == "throughput_rps":  # a drop is the regression: judge the inverse's rise
+            drop = 1 - now / was
+            out.append(Check(row, metric, was, now, f"{-drop:+.1%}", f"drop <= {limit:.0%}",
+                             drop > limit, abs(drop) > limit / 3))
+        else:
+            out.append(_rise(row, metric, was, now, limit))
+    return out
 
 
 def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:

@@ -14,6 +14,7 @@ import numpy as np
 from slimkit.data import Dataset
 
 Forward = Callable[[dict[str, np.ndarray]], Any]
+REAL = "real"  # the seq_len of the real-texts entry: each eval row at its own length
 
 
 @dataclass(frozen=True)
@@ -76,23 +77,37 @@ class PairTiming:
     round_ratios: list[float]  # median target / median reference, per round
 
 
-def time_pair(target: Forward, reference: Forward | None, batch: dict[str, np.ndarray], *,
-              device: str = "cpu", warmup: int = 5, rounds: int = 10, per_round: int = 5,
+def real_batches(tokenizer: Any, rows: Dataset, max_length: int) -> list[dict[str, np.ndarray]]:
+    """One batch per eval row at its own token length (batch 1, no padding): real traffic."""
+    out = []
+    for i in range(len(rows)):
+        pair = [rows.text_pairs[i]] if rows.text_pairs is not None else None
+        encoded = tokenizer([rows.texts[i]], pair, truncation=True, max_length=max_length,
+                            return_tensors="np")
+        out.append({k: v.astype(np.int64) for k, v in encoded.items()})
+    return out
+
+
+def time_pair(target: Forward, reference: Forward | None,
+              batch: dict[str, np.ndarray] | list[dict[str, np.ndarray]], *, device: str = "cpu",
+              warmup: int = 5, rounds: int = 10, per_round: int = 5,
               min_seconds: float = 0.0) -> PairTiming:
     """Alternate ``per_round`` calls of the target and of the reference (order flipped every
-    round), for at least ``rounds`` rounds and ``min_seconds``. No reference: the target alone."""
-    timed = timer(device)
+    round), for at least ``rounds`` rounds and ``min_seconds``. No reference: the target alone.
+    A list of batches is taken in turn, the same ``per_round`` of them for both in a round."""
+    timed, batches = timer(device), batch if isinstance(batch, list) else [batch]
     for forward in (target, reference):
-        for _ in range(warmup if forward else 0):
-            forward(batch)
+        for i in range(warmup if forward else 0):
+            forward(batches[i % len(batches)])
     out = PairTiming([], [], [])
     started, done = time.perf_counter(), 0
     while done < rounds or time.perf_counter() - started < min_seconds:
         order = [("target", target), ("reference", reference)]
         spent: dict[str, list[float]] = {}
+        these = [batches[(done * per_round + i) % len(batches)] for i in range(per_round)]
         for role, forward in order if done % 2 == 0 else order[::-1]:
             if forward is not None:
-                spent[role] = [timed(forward, batch) for _ in range(per_round)]
+                spent[role] = [timed(forward, b) for b in these]
         out.target += spent["target"]
         if reference is not None:
             out.reference += spent["reference"]
@@ -102,7 +117,7 @@ def time_pair(target: Forward, reference: Forward | None, batch: dict[str, np.nd
     return out
 
 
-def shape_result(timing: PairTiming, batch_size: int, seq_len: int) -> dict[str, Any]:
+def shape_result(timing: PairTiming, batch_size: int, seq_len: int | str) -> dict[str, Any]:
     """The report's latency entry: the target's percentiles and its ratios to the reference."""
     target = Latency.from_values(timing.target, batch_size, seq_len)
     entry = target.to_json()

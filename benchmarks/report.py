@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.latency import REAL
 from benchmarks.rows import latency_at
 from benchmarks.search import pick
 from slimkit import atomic
@@ -88,6 +89,14 @@ def publish(run_dir: Path, folder: Path, name: str) -> None:
         atomic.copy_file(run_dir / source, folder / f"{name}{suffix}")
 
 
+def add_serving(path: Path, name: str, result: dict[str, Any]) -> None:
+    """Put a load test's ``result`` under ``serving.<name>`` of a report; re-render it."""
+    folder = path if path.is_dir() else path.parent
+    report = load_report(folder / REPORT)
+    report.setdefault("serving", {})[name] = result
+    write_report(report, folder)
+
+
 def load_report(path: str | Path) -> dict[str, Any]:
     """A report.json (or a folder holding one), checked enough to fail in one clear line."""
     path = Path(path)
@@ -114,9 +123,11 @@ def markdown(report: dict[str, Any]) -> str:
 
     cfg = BenchmarkConfig.model_validate(report["settings"])
     shapes = [(b, s) for b in cfg.batch_sizes for s in cfg.seq_lens]
+    shapes += [(1, REAL)] if cfg.real_texts else []
     best = {b["id"] for b in report.get("best", {}).values()}
     head = ["variant", "backend", "device", "precision", "accuracy", "F1", "agreement", "MB",
-            "peak RSS MB"] + [f"b{b}/s{s} p50 ms (ratio)" for b, s in shapes]
+            "peak RSS MB"] + [f"b{b}/{'real texts' if s == REAL else f's{s}'} p50 ms (ratio)"
+                              for b, s in shapes]
     lines = [f"# Benchmark of `{report['run_dir']}`", "",
              f"Machine: {describe(report['machine'])}. Threads: {report['threads']}. "
              f"Reference: `{report['reference']}` on PyTorch FP32, re-measured in every measurement's "
@@ -127,6 +138,11 @@ def markdown(report: dict[str, Any]) -> str:
     lines += markdown_table(head, [_table_cells(row, shapes, row["id"] in best, row["variant"] in peers)
                                    for row in report["rows"]])
     lines += _search_lines(report.get("search"))
+    if report.get("serving"):
+        from benchmarks.serving import markdown as serving_table
+
+        lines += ["\nServing (`slimkit loadtest`, real texts over HTTP on loopback):\n",
+                  serving_table(report["serving"]).rstrip("\n")]
     if report.get("skipped"):
         lines.append("\nSkipped:")
     for skip in report.get("skipped", []):
@@ -177,7 +193,7 @@ def _bold_means(report: dict[str, Any]) -> str:
             f"seq {cfg.pick_shape[1]}")
 
 
-def _table_cells(row: dict[str, Any], shapes: list[tuple[int, int]], bold: bool,
+def _table_cells(row: dict[str, Any], shapes: list[tuple[int, int | str]], bold: bool,
                  peer: bool) -> list[str]:
     name = f"{row['variant']} (peer)" if peer else row["variant"]
     cells = [name, row["backend"], row["device"], row.get("precision") or ""]

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.latency import fixed_batch, shape_result, time_pair
+from benchmarks.latency import REAL, fixed_batch, real_batches, shape_result, time_pair
 from slimkit import atomic
 from slimkit.data import Dataset
 from slimkit.metrics import classification_metrics
@@ -82,6 +82,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     quality = classification_metrics(rows.labels, predictions, rows.label_names)
     reference = open_target(spec["reference"], threads)[1] if spec.get("reference") else None
     latency = []
+    if cfg.real_texts:
+        batches[(1, REAL)] = real_batches(variant.tokenizer, rows, spec["max_length"])
     for (batch_size, seq_len), batch in batches.items():
         timing = time_pair(runtime.logits, reference.logits if reference else None, batch,
                            device=device, warmup=cfg.warmup, rounds=cfg.rounds,

@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _run_commands(commands)
     _measure_commands(commands)
+    from slimkit.cli_serving import add_serving_commands
+
+    add_serving_commands(commands)
     return parser
 
 
@@ -107,7 +110,7 @@ def _configure_output(args: argparse.Namespace) -> None:
     from slimkit.launch import is_main_launch_process
 
     quiet = args.quiet or not is_main_launch_process()
-    for ours in ("slimkit", "compress", "export", "benchmarks"):
+    for ours in ("slimkit", "compress", "export", "benchmarks", "serving"):
         logging.getLogger(ours).setLevel(logging.WARNING if quiet else logging.INFO)
     if args.debug:
         return
@@ -275,8 +278,21 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if any(c.failed for c in checks) else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from slimkit.cli_serving import serve_command
+
+    return serve_command(args)
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from slimkit.cli_serving import loadtest_command
+
+    return loadtest_command(args)
+
+
 _COMMANDS = {"validate": _validate, "run": _run, "list-stages": _list_stages, "bench": _bench,
-             "profile": _profile, "report": _report, "compare": _compare}
+             "profile": _profile, "report": _report, "compare": _compare, "serve": _serve,
+             "loadtest": _loadtest}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,6 +38,8 @@ class DataRecord(_Record):
     train: str | None = None
     validation: str | None = None
     eval: str | None = Field(None, description="None only in folders written before version 2")
+    pairs: bool | None = Field(None, description="rows are text pairs (None: folders written "
+                               "before this was recorded)")
 
 
 class ParityRecord(_Record):

@@ -27,6 +27,8 @@ class BenchmarkConfig(_Strict):
     batch_sizes: list[PositiveInt] = Field([1, 32], min_length=1, description="rows per timed call")
     seq_lens: list[PositiveInt] = Field([64, 128], min_length=1,
                                         description="tokens per row of a timed call")
+    real_texts: bool = Field(False, description="also time batch 1 over the eval rows, each at "
+                             "its own token length (no padding): a column 'b1/real'")
     threads: PositiveInt | None = Field(None, description="intra-op threads (default: physical cores)")
     warmup: int = Field(5, ge=0, description="untimed calls before each shape")
     rounds: PositiveInt = Field(10, description="interleaved rounds of target then reference")
@@ -89,3 +91,7 @@ class Tolerances(_Strict):
     p90: PositiveFloat | None = Field(None, description="max rise of the p90 ratio")
     memory: PositiveFloat | None = Field(None, description="max rise of peak resident memory")
     size: PositiveFloat | None = Field(None, description="max rise of size on disk")
+    serving_throughput: PositiveFloat | None = Field(
+        0.20, description="max relative drop of a load test's requests per second")
+    serving_p99: PositiveFloat | None = Field(
+        0.50, description="max relative rise of a load test's p99 latency")

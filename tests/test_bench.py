@@ -301,3 +301,38 @@ def test_the_example_workflow_points_at_a_valid_baseline_and_tolerances():
     tolerances = words[words.index("--tolerances") + 1]
     assert load_report(REPO / baseline)["reference"] == "teacher"
     assert load_tolerances(REPO / tolerances).latency_shape is None
+
+
+def test_real_texts_are_timed_at_their_own_lengths_beside_the_fixed_shapes(benched, tmp_path):
+    out = slimkit_cli("bench", str(benched), "--out", str(tmp_path), "--variants", "onnx-int8",
+                      "--backends", "onnxruntime", "--devices", "cpu", "--batch-sizes", "1",
+                      "--seq-lens", "16", "--real-texts", "true", "--rounds", "3", "--per-round",
+                      "4", "--warmup", "1")
+    assert out.returncode == 0, out.stderr
+    rows = {r["id"]: r for r in load_report(tmp_path / "report.json")["rows"]}
+    for row_id in ("teacher/pytorch/cpu", "onnx-int8/onnxruntime/cpu"):
+        shapes = [(x["batch_size"], x["seq_len"], x["iterations"]) for x in rows[row_id]["latency"]]
+        assert shapes == [(1, 16, 12), (1, "real", 12)]
+    real = rows["onnx-int8/onnxruntime/cpu"]["latency"][1]
+    assert real["p50_ratio"] == pytest.approx(real["p50_ms"] / real["reference_p50_ms"])
+    assert "| b1/s16 p50 ms (ratio) | b1/real texts p50 ms (ratio) |" in \
+        (tmp_path / "report.md").read_text()
+
+
+def test_a_list_of_batches_is_taken_in_turn_the_same_ones_for_both_sides():
+    from transformers import AutoTokenizer
+
+    from benchmarks.latency import real_batches, time_pair
+    from slimkit.data import Dataset
+    from slimkit.models import resolve_source
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_source("minilm-l6"))
+    rows = Dataset(["one", "one two three", "one two three four five six"], None, [0, 0, 0],
+                   ["0", "1"], "test")
+    batches = real_batches(tokenizer, rows, max_length=6)
+    assert [b["input_ids"].shape for b in batches] == [(1, 3), (1, 5), (1, 6)]  # cut at 6
+    seen: dict[str, list[int]] = {"target": [], "reference": []}
+    time_pair(lambda b: seen["target"].append(b["input_ids"].shape[1]),
+              lambda b: seen["reference"].append(b["input_ids"].shape[1]), batches, warmup=0,
+              rounds=2, per_round=2)
+    assert seen["target"] == seen["reference"] == [3, 5, 6, 3]

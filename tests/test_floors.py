@@ -1,5 +1,5 @@
 """The floors (README, "Architecture"): core <- backends <- compress <- export <- benchmarks <-
-runner / CLI, checked by import-linter's contracts in pyproject.toml; and the house rules that
+serving <- runner / CLI, checked by import-linter's contracts in pyproject.toml; and the house rules that
 keep modules readable: every module on a floor, no function over 40 lines, no module-level import
 of an optional backend library outside backends/."""
 
@@ -12,11 +12,12 @@ from pathlib import Path
 
 from .conftest import REPO
 
-PACKAGES = ("slimkit", "backends", "compress", "export", "benchmarks")
+PACKAGES = ("slimkit", "backends", "compress", "export", "benchmarks", "serving")
 # optional extras (onnx, openvino, inc, tensorrt): only backends/ and the stages that use them
 # may import these, and only inside functions, so that a missing one fails with its extra's name
 OPTIONAL = {"onnxruntime", "onnx", "onnxscript", "onnxconverter_common", "openvino", "nncf",
-            "optimum", "neural_compressor", "tensorrt"}
+            "optimum", "neural_compressor", "tensorrt", "fastapi", "uvicorn", "prometheus_client",
+            "httpx"}
 # torch and transformers are slimkit's own dependencies, but slow to import: at module level
 # only in compress/ (PyTorch compression code, loaded by the runner when a stage runs)
 FRAMEWORK = {"torch", "transformers"}

@@ -1,0 +1,96 @@
+"""The service in-process (FastAPI's test client over the real app and a real tiny variant):
+options a subprocess test would need a server each for, and the batcher on its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+
+@pytest.fixture(scope="module")
+def served(trained_teacher):
+    from serving.model import open_served
+
+    return open_served(trained_teacher, threads=1)
+
+
+def client(served, **settings):
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.config import ServeConfig
+
+    return TestClient(create_app(served, ServeConfig(**settings)))
+
+
+def test_too_long_refuse_answers_422_and_truncate_answers(served):
+    long_text = " ".join(["wonderful"] * (served.max_length + 5))
+    with client(served, too_long="refuse", warmup_calls=0) as http:
+        answer = http.post("/predict", json={"texts": ["fine", long_text]})
+        assert answer.status_code == 422
+        assert answer.json()["error"].startswith(f"texts[1]: {served.max_length + 7} tokens is "
+                                                 f"over the model's maximum of {served.max_length}")
+    with client(served, warmup_calls=0) as http:
+        assert http.post("/predict", json={"text": long_text}).status_code == 200
+
+
+def test_a_model_error_answers_500_and_the_server_goes_on(served):
+    from dataclasses import replace
+
+    calls = []
+
+    def failing_once(texts, pairs, batch_size):
+        calls.append(texts)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return served.predict(texts, pairs, batch_size)
+
+    broken = replace(served)
+    broken.predict = failing_once
+    with client(broken, warmup_calls=0) as http:
+        first = http.post("/predict", json={"text": "a fine film"})
+        assert (first.status_code, first.json()) == (
+            500, {"error": "model error: RuntimeError: out of memory"})
+        assert http.post("/predict", json={"text": "a fine film"}).status_code == 200
+        metrics = http.get("/metrics").text
+    assert 'slimkit_requests_total{status="500"} 1.0' in metrics
+    assert 'slimkit_requests_total{status="200"} 1.0' in metrics
+
+
+def test_a_pair_model_requires_its_pairs(served):
+    from dataclasses import replace
+
+    with client(replace(served, pairs=True), warmup_calls=0) as http:
+        answer = http.post("/predict", json={"text": "a"})
+        assert (answer.status_code, answer.json()["error"]) == (
+            422, "text_pair: this model reads text pairs; give text_pair (or text_pairs, one per "
+                 "text)")
+        answer = http.post("/predict", json={"texts": ["a", "b"], "text_pairs": ["c"]})
+        assert answer.json()["error"] == "text_pairs: 1 pairs for 2 texts"
+        assert http.post("/predict", json={"text": "a", "text_pair": "b"}).status_code == 200
+
+
+def test_the_batcher_merges_waiting_jobs_up_to_the_limit_in_order():
+    from serving.batcher import Batcher, Observer
+
+    rounds: list[int] = []
+
+    def predict(texts, pairs, batch_size):
+        return np.array([[float(t), 0.0] for t in texts])
+
+    async def main():
+        batcher = Batcher(predict, max_batch_size=4, max_wait_ms=50,
+                          observer=Observer(batch=rounds.append))
+        batcher.start()
+        answers = await asyncio.gather(*(batcher.submit([str(i)], None) for i in range(10)))
+        await batcher.stop()
+        return answers
+
+    answers = asyncio.run(main())
+    assert [float(a[0][0]) for a in answers] == list(range(10))
+    assert sum(rounds) == 10 and rounds[0] >= 4 and len(rounds) < 10
