@@ -30,7 +30,8 @@ def _batching(batching: dict[str, Any] | None) -> str:
 def _load(result: dict[str, Any]) -> str:
     if result["mode"] == "open":
         return f"open loop, {result['rate']:g} req/s"
-    return f"{result['concurrency']} clients"
+    count = result["concurrency"]
+    return f"{count} client{'s' if count > 1 else ''}"
 
 
 def _ms(value: float | None) -> str:

@@ -1,5 +1,6 @@
 """Dynamic batching: concurrent requests wait up to ``max_wait_ms`` to be merged into one model
-call of up to ``max_batch_size`` texts. The model runs on one worker thread, off the event loop,
+call of up to ``max_batch_size`` texts (only while the server is under load: after a round of one
+text, the next request runs at once). The model runs on one worker thread, off the event loop,
 so requests keep arriving (and queueing into the next call) while it computes."""
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Batcher:
         self.queue: asyncio.Queue[Job | None] = asyncio.Queue()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimkit-model")
         self.task: asyncio.Task | None = None
+        self.last_round = 0  # texts in the last round
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._serve())
@@ -90,7 +92,9 @@ class Batcher:
         """``first`` plus what arrives within max_wait, up to max_batch_size texts; then what
         is already waiting, up to GROUP_WINDOW calls' worth. True when the stop mark was met."""
         jobs, count = [first], len(first.texts)
-        deadline = time.perf_counter() + self.max_wait
+        # wait for company only when the last round had some: a lone client (concurrency 1)
+        # is not charged max_wait on every request, a loaded server fills its calls
+        deadline = time.perf_counter() + (self.max_wait if self.last_round > 1 else 0.0)
         while count < self.max_batch_size * GROUP_WINDOW:
             left = deadline - time.perf_counter()
             try:
@@ -120,6 +124,7 @@ class Batcher:
         for job in jobs:
             self.observer.wait(started - job.queued)
         texts = [t for job in jobs for t in job.texts]
+        self.last_round = len(texts)
         pairs = None if jobs[0].pairs is None else [p for job in jobs for p in job.pairs]
         self.observer.batch(len(texts))
         loop = asyncio.get_running_loop()

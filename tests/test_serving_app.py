@@ -94,3 +94,27 @@ def test_the_batcher_merges_waiting_jobs_up_to_the_limit_in_order():
     answers = asyncio.run(main())
     assert [float(a[0][0]) for a in answers] == list(range(10))
     assert sum(rounds) == 10 and rounds[0] >= 4 and len(rounds) < 10
+
+
+def test_a_lone_request_runs_at_once_and_a_loaded_server_waits_for_company():
+    from serving.batcher import Batcher, Observer
+
+    waits: list[float] = []
+
+    def predict(texts, pairs, batch_size):
+        return np.zeros((len(texts), 2))
+
+    async def main():
+        batcher = Batcher(predict, max_batch_size=8, max_wait_ms=300,
+                          observer=Observer(wait=waits.append))
+        batcher.start()
+        await batcher.submit(["alone"], None)                  # idle server: no wait
+        await asyncio.gather(*(batcher.submit([str(i)], None) for i in range(3)))
+        await batcher.submit(["after a round of 3"], None)     # loaded: waits for company
+        await batcher.submit(["alone again"], None)            # the last round had one text
+        await batcher.stop()
+
+    asyncio.run(main())
+    assert len(waits) == 6
+    assert waits[0] < 0.15 and waits[5] < 0.15
+    assert waits[4] >= 0.3  # the whole max_wait: nobody came
