@@ -248,3 +248,18 @@ def stage_setup(tmp_path, sentiment_files, request):
                      validation=planned.splits.validation, eval=planned.splits.eval, variants={},
                      seed=0, workdir=tmp_path, resolve_variant=None)
     return Variant("parent", model, tokenizer), ctx, tmp_path
+
+
+def served_labels(folder: Path, texts: list[str], pairs: list[str] | None = None) -> list[str]:
+    """The labels ``slimkit serve`` answers for a variant folder (the real app, in-process)."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.config import ServeConfig
+    from serving.model import open_served
+
+    body: dict = {"texts": texts, **({"text_pairs": pairs} if pairs else {})}
+    with TestClient(create_app(open_served(folder, 1), ServeConfig(warmup_calls=1))) as http:
+        answer = http.post("/predict", json=body)
+    assert answer.status_code == 200, answer.text
+    return [p["label"] for p in answer.json()["predictions"]]

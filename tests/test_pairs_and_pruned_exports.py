@@ -11,7 +11,7 @@ import slimkit
 from slimkit.planning import plan
 from slimkit.runner import build_registry, execute
 
-from .conftest import FILLER, NEGATIVE, POSITIVE, TEACHER_STAGE, tiny_recipe
+from .conftest import FILLER, NEGATIVE, POSITIVE, TEACHER_STAGE, served_labels, tiny_recipe
 
 PAIR_STAGES = TEACHER_STAGE + """  - kind: distill
     name: student
@@ -67,6 +67,11 @@ def test_a_sentence_pair_task_runs_end_to_end(tmp_path):
     # the same first sentence, opposite second ones: only the pair decides
     first = ["the movie was good really", "the movie was good really"]
     assert onnx.predict(first, ["a plot quite superb", "a plot quite dreadful"]) == ["1", "0"]
+    # served over HTTP (a pair model: text_pairs), INT8 too
+    for name in ("student-onnx", "student-onnx-int8", "student-openvino"):
+        folder = tmp_path / "runs" / "tiny" / name
+        assert served_labels(folder, first, ["a plot quite superb", "a plot quite dreadful"]) \
+            == slimkit.load(folder).predict(first, ["a plot quite superb", "a plot quite dreadful"])
 
 
 PRUNED_STAGES = TEACHER_STAGE + """  - kind: prune_heads
@@ -110,6 +115,9 @@ def test_head_and_ffn_pruned_variants_export_to_onnx_and_openvino(tmp_path, sent
     says = slimkit.load(tmp_path / "runs" / "tiny" / "recovered").predict(sentences)
     for name in ("pruned-onnx", "pruned-openvino", "pruned-openvino-int8"):
         assert slimkit.load(tmp_path / "runs" / "tiny" / name).predict(sentences) == says, name
+    # slimkit serve answers the same for the pruned PyTorch model and its INT8 IR
+    for name in ("recovered", "pruned-openvino-int8"):
+        assert served_labels(tmp_path / "runs" / "tiny" / name, sentences) == says, name
     # the exported graph carries the pruned widths: 2 of 4 heads (16 wide), 32 of 64 FFN neurons
     import onnx
 
