@@ -29,9 +29,15 @@ class Tally:
 
 def read_texts(cfg: LoadtestConfig) -> list[dict[str, str]]:
     """The request bodies: one per row of the data file, in file order."""
+    from pathlib import Path
+
     from slimkit.data import load_splits
+    from slimkit.errors import RecipeError
     from slimkit.recipe import DataConfig
 
+    if not Path(cfg.data).is_file():
+        raise RecipeError(f"{cfg.data}: no such file", file="slimkit loadtest", field="--data",
+                          fix="give a TSV / CSV / JSONL of texts, e.g. data/sst2/dev.tsv")
     columns = DataConfig(train=cfg.data, eval=cfg.data, text=cfg.text, text_pair=cfg.text_pair,
                          label=cfg.label)
     rows = load_splits(columns).eval

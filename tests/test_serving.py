@@ -247,3 +247,20 @@ def test_loadtest_replays_real_texts_and_joins_a_report_that_compare_gates(serve
     failed = [(c.row, c.metric, c.change) for c in compare(slower, joined, Tolerances()) if c.failed]
     assert failed == [("serving c4", "throughput_rps", "not measured"),
                       ("serving c4", "p99_ms", "not measured")]
+
+
+def test_loadtest_bad_input_fails_in_one_line_before_sending(tmp_path):
+    def loadtest(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "slimkit", "loadtest",
+                               f"http://127.0.0.1:{free_port()}", *flags], capture_output=True,
+                              text=True, timeout=60)
+
+    missing = loadtest("--data", str(tmp_path / "nope.tsv"), "--requests", "3")
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2, f"error: slimkit loadtest: --data: {tmp_path / 'nope.tsv'}: no such file (give a TSV "
+           "/ CSV / JSONL of texts, e.g. data/sst2/dev.tsv)")
+    unbounded = loadtest("--data", str(tmp_path / "nope.tsv"))
+    assert unbounded.returncode == 2 and "give requests or duration" in unbounded.stderr
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\na fine film\t1\n")
+    nobody = loadtest("--data", str(tmp_path / "dev.tsv"), "--requests", "3")
+    assert nobody.returncode == 1 and "no slimkit server answers there" in nobody.stderr
