@@ -48,6 +48,9 @@ class DistillConfig(TrainingConfig):
             raise ValueError("cache_teacher_logits saves nothing while gamma or relation > 0 needs "
                              "the teacher's inner states every step; set them to 0 or "
                              "cache_teacher_logits: false")
+        if self.label_smoothing or self.class_weights is not None:
+            raise ValueError("label_smoothing and class_weights shape finetune's loss; distill's "
+                             "label term is beta (drop them here)")
         if self.alpha + self.beta + self.gamma + self.relation == 0:
             raise ValueError("alpha, beta, gamma and relation are all 0: nothing to learn from")
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
+from compress.strategies import check_class_weights, check_training_options
 from compress.training import TrainingConfig
 from slimkit.errors import RecipeError
 from slimkit.models import config_value
@@ -28,13 +29,18 @@ class Finetune(Stage[FinetuneConfig]):
                 f"{recipe.data.max_length} exceeds the model's "
                 f"max_position_embeddings {positions}", field="data.max_length",
                 fix=f"set it to {positions} or less")
+        check_training_options(self.config, model_config, recipe)
 
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        from compress.layerwise import label_loss
         from compress.training import fit, scores_on_eval
 
         model = copy.deepcopy(parent.model)
+        labels = ctx.train.label_names
+        check_class_weights(self.config, labels)  # labels read from the rows: known only now
         result = fit(model, parent.tokenizer, ctx.train, ctx.validation, self.config,
-                     seed=ctx.seed, max_length=ctx.recipe.data.max_length)
+                     seed=ctx.seed, max_length=ctx.recipe.data.max_length,
+                     loss_fn=label_loss(self.config, list(ctx.train.labels), len(labels)))
         return Variant(name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
                        extras={"training": result.record()},
                        metrics=scores_on_eval(result, ctx.validation, ctx.eval))

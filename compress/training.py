@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from compress.fake_quant import FakeQuantConfig
+from compress.strategies import FreezeConfig, Scheduler, UnfreezeConfig, check_strategies
 from slimkit.batching import Encoded, collate_with_rows, encode, length_grouped_batches
 from slimkit.data import Dataset
 from slimkit.evaluation import evaluate_model
@@ -47,6 +48,26 @@ class TrainingConfig(StageConfig):
     group_by_length: bool = True
     fake_quant: FakeQuantConfig | None = Field(
         None, description="train through ONNX Runtime's dynamic INT8 rounding (compress/fake_quant.py)")
+    # fine-tuning strategies (compress/strategies.py, compress/layerwise.py)
+    scheduler: Scheduler = Field("linear", description="learning-rate schedule after warm-up "
+                                 "(transformers' get_scheduler)")
+    lr_decay: float | None = Field(None, gt=0, le=1, description="layer-wise decay: each layer "
+                                   "below the top trains at this times the rate of the one above")
+    head_learning_rate: PositiveFloat | None = Field(
+        None, description="rate of the classification head (default: learning_rate)")
+    freeze: FreezeConfig | None = Field(None, description="weights that never train")
+    gradual_unfreeze: UnfreezeConfig | None = Field(
+        None, description="head and top layer first, one more layer at a time")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="finetune: soften the label targets")
+    class_weights: list[PositiveFloat] | Literal["balanced"] | None = Field(
+        None, description="finetune: per-label loss weights, in label order, or 'balanced'")
+    average_last: PositiveInt | None = Field(
+        None, description="keep the average of the last N evaluated checkpoints, not the best")
+
+    @model_validator(mode="after")
+    def _strategies(self) -> TrainingConfig:
+        check_strategies(self)
+        return self
 
 
 @dataclass
@@ -57,6 +78,8 @@ class FitResult:
     stopped_early: bool = False
     seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    unfrozen: list[dict[str, int]] | None = None  # gradual unfreezing: when each depth woke
+    averaged: int | None = None  # checkpoints averaged into the kept weights (average_last)
     # every score of the kept (best) checkpoint on the validation rows; not part of the manifest's
     # training record, but the stage's evaluation when the validation rows are the eval rows
     best_scores: dict[str, Any] | None = field(default=None, repr=False)
@@ -84,16 +107,13 @@ def training_rows(train: Dataset, limit: int | None, seed: int) -> Dataset:
 
 
 def _optimizer(model: Any, cfg: TrainingConfig):
+    """AdamW over parameter groups by depth: layer-wise rates, the head's rate, frozen weights
+    left out (compress/layerwise.py)."""
     import torch
 
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            skip = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
-            (no_decay if skip else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    from compress.layerwise import param_groups
+
+    return torch.optim.AdamW(param_groups(model, cfg), lr=cfg.learning_rate)
 
 
 def _eval_steps(steps_per_epoch: int, cfg: TrainingConfig) -> set[int]:
@@ -126,8 +146,12 @@ class _Run:
     best_state: dict[str, Any] | None = None
     stale: int = 0
     step: int = 0
+    unfreezer: Any = None
+    recent: list[dict[str, Any]] = field(default_factory=list)  # the last average_last states
 
     def train_step(self, batch: dict[str, Any], loss_fn: LossFn | None) -> float:
+        if self.unfreezer is not None:
+            self.unfreezer.at(self.step)
         row_ids = batch.pop("row_ids")
         loss = loss_fn(self.model, batch, row_ids) if loss_fn else self.model(**batch).loss
         self.accelerator.backward(loss)
@@ -152,6 +176,7 @@ class _Run:
         log.info("step %d/%d epoch %d: validation %s %.4f", self.step, self.total, epoch + 1,
                  self.cfg.metric, value)
         self.model.train()
+        self._keep_recent(unwrapped)
         if self.result.best_metric is None or value > self.result.best_metric:
             self.result.best_metric, self.result.best_step, self.stale = value, self.step, 0
             self.result.best_scores = scores
@@ -162,12 +187,25 @@ class _Run:
         self.result.stopped_early = bool(patience and self.stale >= patience)
         return self.result.stopped_early
 
+    def _keep_recent(self, unwrapped: Any) -> None:
+        if self.cfg.average_last:
+            state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
+            self.recent = [*self.recent, state][-self.cfg.average_last:]
+
     def best_model(self) -> Any:
-        """The unwrapped model holding the best evaluated weights, on CPU, in eval mode (trained
-        on CUDA where there is one; the stages after it work on CPU)."""
+        """The unwrapped model holding the best evaluated weights (or the average of the last
+        ``average_last``), on CPU, in eval mode (trained on CUDA where there is one; the stages
+        after it work on CPU)."""
+        from compress.layerwise import average
+
         model = self.accelerator.unwrap_model(self.model)
-        if self.best_state is not None:
+        if self.cfg.average_last and len(self.recent) > 1:
+            model.load_state_dict(average(self.recent))
+            self.result.averaged, self.result.best_scores = len(self.recent), None
+        elif self.best_state is not None:
             model.load_state_dict(self.best_state)
+        for param in model.parameters():  # frozen or still-frozen weights: the saved model is whole
+            param.requires_grad_(True)
         if self.cfg.fake_quant is not None:
             from compress.fake_quant import detach
 
@@ -178,23 +216,31 @@ class _Run:
 
 
 def _prepare(model: Any, cfg: TrainingConfig, rows: int, accelerator: Any) -> _Run:
-    from transformers import get_linear_schedule_with_warmup
+    from transformers import get_scheduler
+
+    from compress.layerwise import Unfreezer, apply_freeze
 
     if cfg.fake_quant is not None:  # before the optimizer: it trains the quantizers' originals
         from compress.fake_quant import attach
 
         log.info("fake-quantizing %d Linear layers (%s)", attach(model, cfg.fake_quant),
                  cfg.fake_quant.scheme)
+    if cfg.freeze is not None:
+        log.info("freezing %d weights (%s)", apply_freeze(model, cfg), cfg.freeze)
     # the scheduler counts every process's steps (accelerate steps it once per process); each
     # process takes its share of the batches, and counts, evaluates and reports its own steps
     all_steps = math.ceil(rows / cfg.batch_size) * cfg.epochs
     steps_per_epoch = math.ceil(math.ceil(rows / cfg.batch_size) / accelerator.num_processes)
     optimizer = _optimizer(model, cfg)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * all_steps),
-                                                all_steps)
+    scheduler = get_scheduler(cfg.scheduler, optimizer, int(cfg.warmup_ratio * all_steps),
+                              all_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    return _Run(accelerator, model, optimizer, scheduler, cfg, steps_per_epoch,
-                steps_per_epoch * cfg.epochs)
+    run = _Run(accelerator, model, optimizer, scheduler, cfg, steps_per_epoch,
+               steps_per_epoch * cfg.epochs)
+    if cfg.gradual_unfreeze is not None:
+        run.unfreezer = Unfreezer(accelerator.unwrap_model(model), cfg, steps_per_epoch)
+        run.result.unfrozen = run.unfreezer.events
+    return run
 
 
 def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: TrainingConfig, *,

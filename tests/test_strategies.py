@@ -1,0 +1,125 @@
+"""Fine-tuning strategies on tiny models: the optimizer's rates are the formula's, frozen weights do
+not move, gradual unfreezing wakes one layer at the configured steps, the loss options reach the
+loss, checkpoints average, and invalid combinations fail at validation in one line."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from compress.finetune import FinetuneConfig
+from compress.layerwise import depths, label_loss, param_groups
+from compress.training import fit
+
+from .conftest import tiny_recipe
+
+
+def config(**fields) -> FinetuneConfig:
+    settings = {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "warmup_ratio": 0.0}
+    return FinetuneConfig(kind="finetune", **{**settings, **fields})
+
+
+@pytest.mark.parametrize("stage_setup", ["bert", "distilbert", "albert"], indirect=True)
+def test_each_weight_has_a_depth_and_the_rates_follow_the_decay_formula(stage_setup):
+    parent, _, _ = stage_setup
+    depth, top = depths(parent.model)
+    assert set(depth.values()) <= set(range(top + 2))
+    assert min(depth.values()) == 0 and max(depth.values()) == top + 1
+    assert all(d == top + 1 for name, d in depth.items() if "classifier" in name)
+    cfg = config(lr_decay=0.5, head_learning_rate=2e-3)
+    for group in param_groups(parent.model, cfg):
+        d = group["depth"]
+        expected = 2e-3 if d == top + 1 else 1e-3 * 0.5 ** (top - d)
+        assert group["lr"] == pytest.approx(expected), d
+        names = {n for n, p in parent.model.named_parameters()
+                 if any(p is q for q in group["params"])}
+        assert {depth[n] for n in names} == {d}
+
+
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_frozen_weights_do_not_change_and_the_rest_do(stage_setup):
+    parent, ctx, _ = stage_setup
+    model = copy.deepcopy(parent.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = config(freeze={"embeddings": True, "layers": 1}, max_train_samples=64)
+    fit(model, parent.tokenizer, ctx.train, ctx.validation, cfg, seed=0, max_length=32)
+    depth, _ = depths(model)
+    moved = {n: not torch.equal(before[n], p) for n, p in model.named_parameters()}
+    assert not any(moved[n] for n, d in depth.items() if d in (0, 1))
+    assert all(moved[n] for n, d in depth.items() if d >= 2 and "pooler" not in n
+               and n.endswith("weight"))
+    assert all(p.requires_grad for p in model.parameters())  # the saved model is whole again
+
+
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_gradual_unfreezing_wakes_one_depth_every_k_steps(stage_setup):
+    parent, ctx, _ = stage_setup
+    model = copy.deepcopy(parent.model)
+    cfg = config(gradual_unfreeze={"every_steps": 2}, max_train_samples=192)
+    result = fit(model, parent.tokenizer, ctx.train, ctx.validation, cfg, seed=0, max_length=32)
+    _, top = depths(model)
+    assert result.steps == 6
+    assert result.unfrozen == [{"step": 2 * k, "lowest_depth": top - k}
+                               for k in range(min(3, top + 1))]
+
+
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_the_last_checkpoints_are_averaged_when_asked(stage_setup):
+    parent, ctx, _ = stage_setup
+    cfg = config(evals_per_epoch=3, average_last=3, max_train_samples=192)
+    model = copy.deepcopy(parent.model)
+    result = fit(model, parent.tokenizer, ctx.train, ctx.validation, cfg, seed=0, max_length=32)
+    assert result.averaged == 3 and result.best_scores is None
+
+
+def test_label_smoothing_and_class_weights_reach_the_loss():
+    class Tiny(torch.nn.Module):
+        def forward(self, **batch):
+            return type("Out", (), {"logits": batch["x"]})
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1])
+    plain = torch.nn.functional.cross_entropy(logits, labels)
+    assert label_loss(config(), [0, 1, 1], 2) is None
+    smooth = label_loss(config(label_smoothing=0.2), [0, 1, 1], 2)
+    assert smooth(Tiny(), {"x": logits, "labels": labels}, None) > plain
+    balanced = label_loss(config(class_weights="balanced"), [0, 1, 1], 2)
+    weighted = torch.nn.functional.cross_entropy(logits, labels, weight=torch.tensor([1.5, 0.75]))
+    assert balanced(Tiny(), {"x": logits, "labels": labels}, None) == pytest.approx(weighted.item())
+
+
+BAD = [
+    ({"lr_decay": 0}, "lr_decay: Input should be greater than 0"),
+    ({"lr_decay": 1.5}, "lr_decay: Input should be less than or equal to 1"),
+    ({"freeze": {}}, "freeze nothing?"),
+    ({"freeze": {"head": True}}, "freeze.head: unknown key"),
+    ({"freeze": {"encoder": True}, "lr_decay": 0.9}, "lr_decay has no layers to decay over"),
+    ({"freeze": {"layers": 1}, "gradual_unfreeze": {"every_epoch": True}},
+     "freeze and gradual_unfreeze both decide"),
+    ({"gradual_unfreeze": {}}, "give exactly one of every_steps"),
+    ({"scheduler": "cosinus"}, "scheduler: input should be 'linear', 'cosine' or"),
+    ({"label_smoothing": 1.0}, "label_smoothing: Input should be less than 1"),
+    ({"average_last": 1}, "average_last: 1 averages nothing"),
+    ({"freeze": {"layers": 9}}, "freeze.layers: 9 is more than the model's 4 layers (use 0..4)"),
+    ({"class_weights": [1.0]}, "class_weights: 1 class weights for 2 labels"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), BAD, ids=[m for _, m in BAD])
+def test_bad_strategy_options_fail_at_validation_in_one_line(tmp_path, sentiment_files, fields,
+                                                             message):
+    import json
+    import subprocess
+    import sys
+
+    # JSON is YAML: the stage as one flow mapping
+    stage = json.dumps({"kind": "finetune", "name": "teacher", **fields})
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=f"\n  - {stage}\n",
+                         extra_data='\n  labels: ["0", "1"]')
+    out = subprocess.run([sys.executable, "-m", "slimkit", "validate", str(recipe)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert message in line, line
