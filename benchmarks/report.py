@@ -12,6 +12,13 @@ from typing import Any
 from benchmarks.latency import REAL
 from benchmarks.rows import latency_at
 from benchmarks.search import pick
+from benchmarks.variant_details import (
+    TRAINING_PLOT,
+    per_class_lines,
+    plot_training,
+    training_lines,
+    variant_details,
+)
 from slimkit import atomic
 from slimkit.errors import RecipeError
 from slimkit.settings import BenchmarkConfig, SearchConfig
@@ -29,7 +36,8 @@ def build_report(run_dir: Path, cfg: BenchmarkConfig, threads: int, rows: list[d
     report = {"schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "run_dir": str(run_dir), "machine": machine_info(), "threads": threads,
               "settings": cfg.model_dump(mode="json"), "reference": cfg.reference, "rows": rows,
-              "skipped": skipped, "wall_seconds": round(seconds, 1)}
+              "skipped": skipped, "wall_seconds": round(seconds, 1),
+              "variants": variant_details(run_dir, sorted({r["variant"] for r in rows}))}
     report["best"] = best_in_budget(report)
     return report
 
@@ -80,13 +88,16 @@ def render(report: dict[str, Any], folder: Path) -> None:
 
     atomic.write_text(folder / MARKDOWN, markdown(report))
     pareto(report, folder / PLOT)
+    plot_training(report.get("variants") or {}, folder / TRAINING_PLOT)
 
 
 def publish(run_dir: Path, folder: Path, name: str) -> None:
     """Copy the run's report files to ``folder/<name>.json|.md|.png`` (committed results)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for source, suffix in ((REPORT, ".json"), (MARKDOWN, ".md"), (PLOT, ".png")):
-        atomic.copy_file(run_dir / source, folder / f"{name}{suffix}")
+    for source, suffix in ((REPORT, ".json"), (MARKDOWN, ".md"), (PLOT, ".png"),
+                           (TRAINING_PLOT, "-training.png")):
+        if (run_dir / source).is_file():
+            atomic.copy_file(run_dir / source, folder / f"{name}{suffix}")
 
 
 def add_serving(path: Path, name: str, result: dict[str, Any]) -> None:
@@ -138,6 +149,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines += markdown_table(head, [_table_cells(row, shapes, row["id"] in best, row["variant"] in peers)
                                    for row in report["rows"]])
     lines += _search_lines(report.get("search"))
+    details = report.get("variants") or {}
+    picked = [b["id"].split("/")[0] for b in report.get("best", {}).values()]
+    lines += training_lines(details)
+    lines += per_class_lines(details, [report["reference"], *picked, *cfg.peers])
     if report.get("serving"):
         from benchmarks.serving import markdown as serving_table
 

@@ -68,6 +68,7 @@ class Distill(Stage[DistillConfig]):
                               field="layers", fix=f"the teacher has {depth} layers")
 
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        from compress.curves import curve_files
         from compress.distill_loss import DistillLoss, build_student
         from compress.structure import StructuredVariant, parameters
         from compress.training import fit, scores_on_eval
@@ -82,10 +83,12 @@ class Distill(Stage[DistillConfig]):
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
         loss.close()
         teacher.model.cpu()  # the loss ran it beside the student (on CUDA where there is one)
+        record = result.record()
         return StructuredVariant(
             name=self.config.variant_name, model=student, tokenizer=parent.tokenizer,
             metrics=scores_on_eval(result, ctx.validation, ctx.eval),
-            extras={"training": result.record(),
+            extra_files=curve_files(record, cfg.metric, self.config.variant_name),
+            extras={"training": record,
                     "distillation": {"teacher": teacher.name, "student_layers_from_parent": kept,
                                      "layer_map": loss.layer_map, "init": self.config.init,
                                      "parameters": parameters(student),

@@ -32,6 +32,7 @@ class Finetune(Stage[FinetuneConfig]):
         check_training_options(self.config, model_config, recipe)
 
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
+        from compress.curves import curve_files
         from compress.layerwise import label_loss
         from compress.training import fit, scores_on_eval
 
@@ -41,6 +42,9 @@ class Finetune(Stage[FinetuneConfig]):
         result = fit(model, parent.tokenizer, ctx.train, ctx.validation, self.config,
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length,
                      loss_fn=label_loss(self.config, list(ctx.train.labels), len(labels)))
+        record = result.record()
         return Variant(name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
-                       extras={"training": result.record()},
-                       metrics=scores_on_eval(result, ctx.validation, ctx.eval))
+                       extras={"training": record},
+                       metrics=scores_on_eval(result, ctx.validation, ctx.eval),
+                       extra_files=curve_files(record, self.config.metric,
+                                               self.config.variant_name))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
+from compress.curves import CURVE_POINTS, LossCurve
 from compress.fake_quant import FakeQuantConfig
 from compress.strategies import FreezeConfig, Scheduler, UnfreezeConfig, check_strategies
 from slimkit.batching import Encoded, collate_with_rows, encode, length_grouped_batches
@@ -79,6 +80,8 @@ class FitResult:
     seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     unfrozen: list[dict[str, int]] | None = None  # gradual unfreezing: when each depth woke
+    # [step, mean training loss since the previous point], about CURVE_POINTS of them
+    loss_curve: list[list[float]] = field(default_factory=list)
     averaged: int | None = None  # checkpoints averaged into the kept weights (average_last)
     # every score of the kept (best) checkpoint on the validation rows; not part of the manifest's
     # training record, but the stage's evaluation when the validation rows are the eval rows
@@ -264,11 +267,13 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
     run.model.train()
     progress = progress_bar(total=run.total, desc="train", unit="step",
                             enabled=accelerator.is_local_main_process)
+    curve = LossCurve(max(1, run.total // CURVE_POINTS), run.result.loss_curve)
     for epoch in range(cfg.epochs):
         running = 0.0
         for batch in accelerator.prepare(_loader(encoded, tokenizer, _batches(encoded, cfg, rng))):
             loss = run.train_step(batch, loss_fn)
             running += loss
+            curve.add(run.step, loss)
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.4f}", epoch=epoch + 1)
             if run.step in eval_at and run.evaluate(epoch, running, score):

@@ -179,6 +179,8 @@ def _run_and_write(plan: Plan, stage: Any, config: StageConfig, ctx: RunContext,
 
     def fill(tmp: Path) -> Manifest:
         variant.save(tmp)
+        for name, data in variant.extra_files.items():
+            (tmp / name).write_bytes(data)
         return _manifest(plan, config, variant, parent, fingerprints, metrics, seconds, tmp)
 
     artifacts.write_variant(folder, fill)

@@ -53,6 +53,7 @@ class Variant:
     extras: dict[str, Any] = field(default_factory=dict)  # the stage's typed Manifest records
     runtime: Any = None  # the runtime it runs on, once opened (slimkit.load opens it)
     metrics: dict[str, Any] | None = None  # its scores on the eval rows, when the stage has them
+    extra_files: dict[str, bytes] = field(default_factory=dict)  # written beside it (curves)
 
     def save(self, folder: Path) -> None:
         """Write the model and tokenizer as a plain Hugging Face folder."""

@@ -98,7 +98,8 @@ def test_rows_hold_quality_latency_memory_and_size(report):
 
 def test_report_files_and_the_best_pick(benched, report):
     text = (benched / "report.md").read_text()
-    assert text.count("\n| ") == 1 + len(CPU_ROWS)  # header + one row each
+    main_table = text.split("\n\n")[2]  # title, machine line, then the rows
+    assert main_table.count("\n| ") + 1 == 1 + len(CPU_ROWS)  # header + one row each
     best = report["best"]["cpu"]
     assert best["id"] in CPU_ROWS and f"| **{best['id'].split('/')[0]}** |" in text
     assert (benched / "pareto.png").read_bytes()[:4] == b"\x89PNG"
@@ -336,3 +337,15 @@ def test_a_list_of_batches_is_taken_in_turn_the_same_ones_for_both_sides():
               lambda b: seen["reference"].append(b["input_ids"].shape[1]), batches, warmup=0,
               rounds=2, per_round=2)
     assert seen["target"] == seen["reference"] == [3, 5, 6, 3]
+
+
+def test_the_report_shows_training_curves_and_per_class_scores(benched, report):
+    teacher = report["variants"]["teacher"]
+    manifest = json.loads((benched / "teacher" / "manifest.json").read_text())
+    assert teacher["training"]["history"] == manifest["training"]["history"]
+    assert teacher["per_class"] == manifest["metrics"]["per_class"]
+    assert "training" not in report["variants"]["onnx-int8"]  # quantized, not trained
+    text = (benched / "report.md").read_text()
+    assert "| teacher | " in text.split("Training (")[1]
+    assert "Per class, `teacher`" in text and "| label | precision | recall | F1 | support |" in text
+    assert (benched / "training.png").read_bytes()[:4] == b"\x89PNG"

@@ -123,3 +123,18 @@ def test_bad_strategy_options_fail_at_validation_in_one_line(tmp_path, sentiment
     assert out.returncode == 2, out.stdout + out.stderr
     [line] = out.stderr.strip().splitlines()
     assert message in line, line
+
+
+def test_a_trained_variant_carries_its_loss_and_validation_curves(trained_teacher):
+    import json
+
+    manifest = json.loads((trained_teacher / "manifest.json").read_text())
+    curves = json.loads((trained_teacher / "training_curves.json").read_text())
+    training = manifest["training"]
+    assert curves["evaluations"] == training["history"] and curves["metric"] == "accuracy"
+    assert curves["loss"] == training["loss_curve"] and len(curves["loss"]) >= 2
+    steps = [step for step, _ in curves["loss"]]
+    assert steps == sorted(steps) and steps[-1] <= training["steps"]
+    assert all(loss > 0 for _, loss in curves["loss"])
+    assert (trained_teacher / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert {"training_curves.json", "training_curves.png"} <= set(manifest["files"])
