@@ -39,7 +39,8 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
     scratch = Path(tempfile.mkdtemp(prefix="slimkit-bench-"))
     rows: list[dict[str, Any]] = []
     try:
-        rows_file, max_length = _write_eval_rows(run_dir / cfg.reference, targets, scratch)
+        rows_file, max_length, identity = _write_eval_rows(run_dir / cfg.reference, targets,
+                                                           scratch)
         for target in progress_bar(targets, desc="bench", unit="measurement", enabled=progress):
             rows.append(_measure(run_dir, target, cfg, threads, rows_file, max_length, scratch))
             log.info("%s: %s", target.key, _brief(rows[-1]))
@@ -47,14 +48,16 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
         shutil.rmtree(scratch, ignore_errors=True)
     report = build_report(run_dir, cfg, threads, rows, [vars(s) for s in skipped],
                           time.perf_counter() - started)
-    report.update(extra or {})
+    report.update({**identity, **(extra or {})})
     write_report(report, out_dir or run_dir)
     return report
 
 
-def _write_eval_rows(reference: Path, targets: list[Target], scratch: Path) -> tuple[Path, int]:
+def _write_eval_rows(reference: Path, targets: list[Target],
+                     scratch: Path) -> tuple[Path, int, dict[str, Any]]:
     """The eval rows of the recipe that made the reference, for the workers to read quickly:
-    the rows every variant was scored on, or a one-line refusal when the files changed since."""
+    the rows every variant was scored on, or a one-line refusal when the files changed since.
+    Also what makes the report comparable with another: the recipe's name, the rows' checksum."""
     from slimkit.data import load_splits
     from slimkit.recipe import recipe_of
 
@@ -66,7 +69,9 @@ def _write_eval_rows(reference: Path, targets: list[Target], scratch: Path) -> t
     path.write_text(json.dumps({"texts": rows.texts, "text_pairs": rows.text_pairs,
                                 "labels": rows.labels, "label_names": rows.label_names,
                                 "source": rows.source}), encoding="utf-8")
-    return path, recipe.data.max_length
+    identity = {"recipe": recipe.name, "eval_rows": {"sha256": rows.checksum(), "rows": len(rows),
+                                                     "source": rows.source}}
+    return path, recipe.data.max_length, identity
 
 
 def check_eval_rows(found: str, source: str, targets: list[Target]) -> None:

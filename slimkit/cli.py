@@ -63,6 +63,9 @@ def _measure_commands(commands: Any) -> None:
     compare.add_argument("new")
     compare.add_argument("baseline")
     compare.add_argument("--tolerances", help="YAML of per-metric limits (see benchmarks/REPORT.md)")
+    compare.add_argument("--format", choices=("markdown", "json", "junit", "github"),
+                         default="markdown", help="markdown table and one line per failure; JSON; "
+                         "JUnit XML; GitHub Actions ::error annotations + job summary")
     add_model_flags(compare, Tolerances)
 
 
@@ -77,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # the reader (head, less) stopped reading: nothing of ours failed
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a full disk, a read-only or missing output folder: where, and why
         if args.debug:
             raise
@@ -267,14 +275,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from benchmarks.compare import compare, load_tolerances, table
+    from benchmarks.compare import compare, load_tolerances
+    from benchmarks.gate_output import refuse_incomparable, render
     from benchmarks.report import load_report
     from slimkit.cli_flags import model_flags
     from slimkit.settings import Tolerances
 
     tolerances = load_tolerances(args.tolerances, **model_flags(args, Tolerances))
-    checks = compare(load_report(args.new), load_report(args.baseline), tolerances)
-    print(table(checks))
+    new, baseline = load_report(args.new), load_report(args.baseline)
+    refuse_incomparable(new, baseline)
+    checks = compare(new, baseline, tolerances)
+    print(render(checks, args.format))
     return 1 if any(c.failed for c in checks) else 0
 
 

@@ -276,3 +276,43 @@ def test_bad_tolerances_are_one_line_naming_where_they_came_from(tmp_path):
         load_tolerances(path)
     assert str(err.value) == (f"{path}: a tolerances must be a mapping of keys "
                               "(e.g. 'accuracy: 0.5' and 'latency: 0.15')")
+
+
+def test_every_output_format_names_each_failure_in_one_line(tmp_path, monkeypatch):
+    import json
+    from xml.etree import ElementTree
+
+    from benchmarks.gate_output import explain, render
+
+    base = report(row())
+    worse = report(row(accuracy=0.870))
+    checks = compare(worse, base, Tolerances())
+    [failed] = [c for c in checks if c.failed]
+    line = explain(failed)
+    assert line == f"{ID}: accuracy: 0.9 -> 0.87 (-3.00 pt; limit: drop <= 1 pt)"
+    assert render(checks, "markdown").endswith(f"Why:\n- {line}")
+    assert json.loads(render(checks, "json"))["explanations"] == [line]
+    suite = ElementTree.fromstring(render(checks, "junit"))
+    assert suite.get("failures") == "1" and int(suite.get("tests")) == len(checks)
+    assert [f.get("message") for f in suite.iter("failure")] == [line]
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert render(checks, "github").splitlines()[0] == f"::error title=slimkit compare::{line}"
+    assert "| " + ID in summary.read_text()
+
+
+@pytest.mark.parametrize(("field", "value", "what"), [
+    ("recipe", "mrpc-minilm", "recipe is 'mrpc-minilm' in the new report, 'sst2-minilm'"),
+    ("eval_rows", {"sha256": "b"}, "eval rows (sha256) is 'b' in the new report, 'a'"),
+    ("reference", "student", "reference is 'student' in the new report, 'teacher'"),
+])
+def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, value, what):
+    from benchmarks.gate_output import refuse_incomparable
+
+    base = {**report(row()), "recipe": "sst2-minilm", "eval_rows": {"sha256": "a"}}
+    refuse_incomparable(copy.deepcopy(base), base)
+    with pytest.raises(RecipeError) as caught:
+        refuse_incomparable({**base, field: value}, base)
+    assert what in str(caught.value) and caught.value.exit_code == 2
+    older = {k: v for k, v in base.items() if k != "eval_rows"}  # a report from before: skipped
+    refuse_incomparable({**older, "eval_rows": {"sha256": "b"}}, older)
