@@ -103,8 +103,9 @@ def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[C
             continue
         was.append(entry["p50_ratio"])
         now.append(new["p50_ratio"])
-        for metric, limit in (("p50_ratio", tol.latency_shape), ("p90_ratio", tol.p90)):
-            if limit is not None:
+        for metric, limit in (("p50_ratio", tol.latency_shape), ("p90_ratio", tol.p90),
+                              ("p50_calibrated", tol.latency_calibrated)):
+            if limit is not None and entry.get(metric) and new.get(metric):
                 out.append(_rise(row["id"], f"{name} {metric}", entry[metric], new[metric], limit))
     if tol.latency is not None and was:
         out.append(_rise(row["id"], f"p50_ratio geomean of {len(was)} shape(s)",

@@ -130,3 +130,20 @@ def shape_result(timing: PairTiming, batch_size: int, seq_len: int | str) -> dic
                  p90_ratio=target.p90_ms / ref.p90_ms, round_ratio_min=min(timing.round_ratios),
                  round_ratio_max=max(timing.round_ratios))
     return entry
+
+
+def calibration_ms(calls: int = 30) -> float:
+    """Median time of a fixed piece of work that no backend under test runs (a 384 x 1536 by
+    1536 x 384 float32 product through NumPy's BLAS): a row's p50 divided by it is an absolute
+    speed in units of this machine, so a slower reference path shows even when ratios cannot."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((384, 1536), dtype=np.float32)
+    b = rng.standard_normal((1536, 384), dtype=np.float32)
+    for _ in range(5):
+        a @ b
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        a @ b
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds) * 1e3

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.latency import REAL, fixed_batch, real_batches, shape_result, time_pair
+from benchmarks.latency import REAL, calibration_ms, fixed_batch, real_batches, shape_result, time_pair
 from slimkit import atomic
 from slimkit.data import Dataset
 from slimkit.metrics import classification_metrics
@@ -84,12 +85,17 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     latency = []
     if cfg.real_texts:
         batches[(1, REAL)] = real_batches(variant.tokenizer, rows, spec["max_length"])
+    calibration = [calibration_ms()]
     for (batch_size, seq_len), batch in batches.items():
         timing = time_pair(runtime.logits, reference.logits if reference else None, batch,
                            device=device, warmup=cfg.warmup, rounds=cfg.rounds,
                            per_round=cfg.per_round, min_seconds=cfg.min_seconds)
         latency.append(shape_result(timing, batch_size, seq_len))
-    return {"status": "ok", **memory, "threads": threads,
+    calibration.append(calibration_ms())  # before and after: the machine's speed while timing
+    unit = statistics.median(calibration)
+    for entry in latency:
+        entry["p50_calibrated"] = entry["p50_ms"] / unit
+    return {"status": "ok", **memory, "threads": threads, "calibration_ms": unit,
             "quality": {k: quality[k] for k in ("accuracy", "f1")}, "predictions": predictions,
             "latency": latency}
 

@@ -316,3 +316,18 @@ def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, val
     assert what in str(caught.value) and caught.value.exit_code == 2
     older = {k: v for k, v in base.items() if k != "eval_rows"}  # a report from before: skipped
     refuse_incomparable({**older, "eval_rows": {"sha256": "b"}}, older)
+
+
+def test_a_slower_reference_path_is_caught_by_the_calibrated_time_not_by_the_ratio():
+    """Every PyTorch call 30 % slower: the reference's ratio stays 1.0 and the others' fall, but
+    each row's p50 in calibration units rises."""
+    def timed(ratio: float, calibrated: float) -> dict:
+        return {**shape(1, 64, ratio), "p50_calibrated": calibrated}
+
+    base = report(row("teacher/pytorch/cpu", latency=[timed(1.0, 2.0)]),
+                  row(latency=[timed(0.5, 1.0)]))
+    slower = report(row("teacher/pytorch/cpu", latency=[timed(1.0, 2.6)]),
+                    row(latency=[timed(0.5 / 1.3, 1.0)]))
+    failed = [(c.row, c.metric) for c in compare(slower, base, Tolerances()) if c.failed]
+    assert failed == [("teacher/pytorch/cpu", "b1/s64 p50_calibrated")]
+    assert not [c for c in compare(slower, base, Tolerances(latency_calibrated=None)) if c.failed]
