@@ -15,9 +15,10 @@ from benchmarks.compare import Check, table
 from slimkit.errors import RecipeError
 
 FORMATS = ("markdown", "json", "junit", "github")
-# what two reports must share to be compared: (where in the report, what it is)
+# what two reports must share to be compared: (where in the report, what it is); a different
+# reference is refused by compare itself
 COMPARABLE = ((("recipe",), "recipe"), (("eval_rows", "sha256"), "eval rows (sha256)"),
-              (("settings", "metric"), "metric"), (("reference",), "reference"))
+              (("settings", "metric"), "metric"))
 
 
 def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:

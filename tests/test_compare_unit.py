@@ -304,12 +304,13 @@ def test_every_output_format_names_each_failure_in_one_line(tmp_path, monkeypatc
 @pytest.mark.parametrize(("field", "value", "what"), [
     ("recipe", "mrpc-minilm", "recipe is 'mrpc-minilm' in the new report, 'sst2-minilm'"),
     ("eval_rows", {"sha256": "b"}, "eval rows (sha256) is 'b' in the new report, 'a'"),
-    ("reference", "student", "reference is 'student' in the new report, 'teacher'"),
+    ("settings", {"metric": "f1"}, "metric is 'f1' in the new report, 'accuracy'"),
 ])
 def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, value, what):
     from benchmarks.gate_output import refuse_incomparable
 
-    base = {**report(row()), "recipe": "sst2-minilm", "eval_rows": {"sha256": "a"}}
+    base = {**report(row()), "recipe": "sst2-minilm", "eval_rows": {"sha256": "a"},
+            "settings": {"metric": "accuracy"}}
     refuse_incomparable(copy.deepcopy(base), base)
     with pytest.raises(RecipeError) as caught:
         refuse_incomparable({**base, field: value}, base)
