@@ -90,8 +90,9 @@ class Tolerances(_Strict):
         0.30, description="max rise of the p50 ratio at any one shape")
     p90: PositiveFloat | None = Field(None, description="max rise of the p90 ratio")
     latency_calibrated: PositiveFloat | None = Field(
-        0.30, description="max rise of a shape's p50 in units of the machine's calibration "
-        "product (catches a slower reference path, which ratios cannot)")
+        None, description="max rise of a shape's p50 in units of the machine's calibration "
+        "product (catches a slower reference path, which ratios cannot); off until its noise "
+        "is measured: on a shared CI machine it moved past 30 % between two unchanged runs")
     memory: PositiveFloat | None = Field(None, description="max rise of peak resident memory")
     size: PositiveFloat | None = Field(None, description="max rise of size on disk")
     serving_throughput: PositiveFloat | None = Field(

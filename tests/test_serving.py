@@ -198,10 +198,11 @@ def test_sigterm_answers_what_is_queued_then_exits_cleanly(trained_teacher):
         answers = pending.result(timeout=60)
     assert process.wait(timeout=60) == 0
     answered = [a for a in answers if not isinstance(a, Exception)]
-    # every request the server took was answered; the rest found the socket closed
+    # every answer is a prediction (no 5xx while stopping); the rest found the socket closing
+    # (refused, or closed before the server read the request)
     assert answered and all(a.status_code == 200 for a in answered)
     refused = [a for a in answers if isinstance(a, Exception)]
-    assert all(isinstance(a, httpx.ConnectError) for a in refused)
+    assert all(isinstance(a, httpx.TransportError) for a in refused)
 
 
 def test_a_folder_that_is_not_a_variant_fails_in_one_line(tmp_path):
