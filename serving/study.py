@@ -44,6 +44,8 @@ def server(folder: Path, flags: list[str]):
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
+        else:  # never ready: measuring a dead port would report only connection errors
+            raise RuntimeError(f"slimkit serve {folder} was not ready in 2 minutes")
         yield url
     finally:
         process.terminate()
