@@ -48,7 +48,7 @@ def loadtest_command(args: argparse.Namespace) -> int:
     from slimkit.recipe import parse_model
     from slimkit.runtime import require
 
-    require("httpx", "serve")
+    require("aiohttp", "serve")
     cfg = parse_model(LoadtestConfig, model_flags(args, LoadtestConfig), file="slimkit loadtest")
     result = loadtest(args.url, cfg)
     if args.out:

@@ -17,7 +17,7 @@ PACKAGES = ("slimkit", "backends", "compress", "export", "benchmarks", "serving"
 # may import these, and only inside functions, so that a missing one fails with its extra's name
 OPTIONAL = {"onnxruntime", "onnx", "onnxscript", "onnxconverter_common", "openvino", "nncf",
             "optimum", "neural_compressor", "tensorrt", "fastapi", "uvicorn", "prometheus_client",
-            "httpx"}
+            "httpx", "aiohttp", "uvloop", "httptools"}
 # torch and transformers are slimkit's own dependencies, but slow to import: at module level
 # only in compress/ (PyTorch compression code, loaded by the runner when a stage runs)
 FRAMEWORK = {"torch", "transformers"}

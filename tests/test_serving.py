@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,35 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from serving.process import free_port, start_server
+
 from .conftest import sentiment_rows
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start(folder: Path, *flags: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "slimkit", "serve", str(folder), "--port",
-                                str(port), *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("server not ready in 90 s")
+    return start_server(folder, list(flags), timeout=90, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
 
 
 def stop(process: subprocess.Popen) -> int:

@@ -118,3 +118,37 @@ def test_a_lone_request_runs_at_once_and_a_loaded_server_waits_for_company():
     assert len(waits) == 6
     assert waits[0] < 0.15 and waits[5] < 0.15
     assert waits[4] >= 0.3  # the whole max_wait: nobody came
+
+
+def test_the_study_judges_the_targets_on_ratios_within_each_round():
+    """The serving study's verdicts: medians of the ratios measured within a round (so that a
+    round where the whole machine was slow moves both sides), the round with the median
+    throughput as each server's table row."""
+    from serving.study import OFF, ON, SINGLE, TEACHER, _median_round, markdown, verdicts
+
+    def row(rps: float, p99: float, p50: float = 5.0) -> dict:
+        return {"throughput_rps": rps, "p50_ms": p50, "p90_ms": p99, "p99_ms": p99, "ok": 10,
+                "requests": 10, "mode": "closed", "concurrency": 16, "batching": None}
+
+    # round 2 is a slow machine: every server halves, the ratios hold
+    rounds = [{ON: row(400, 40), OFF: row(200, 80), TEACHER: row(100, 150), SINGLE: row(200, 9, 4),
+               "in_process_p50_ms": 2.5},
+              {ON: row(200, 80), OFF: row(100, 90), TEACHER: row(50, 300), SINGLE: row(100, 9, 6),
+               "in_process_p50_ms": 4.0},
+              {ON: row(330, 50), OFF: row(300, 60), TEACHER: row(110, 160), SINGLE: row(190, 9, 5),
+               "in_process_p50_ms": 3.0}]
+    t = verdicts(rounds)
+    assert t["batching_throughput_ratio"] == 2.0  # median of 2.0, 2.0, 1.1
+    assert t["pick_over_teacher_throughput"] == 4.0  # median of 4.0, 4.0, 3.0
+    assert t["batching_p99_not_higher"] is True
+    # served p50s 4, 6, 5 against 2.5, 4.0, 3.0 in process: differences 1.5, 2.0, 2.0
+    assert t["single_p50_ms"] == 5.0 and t["in_process_p50_ms"] == 3.0
+    assert t["overhead_ms"] == 2.0
+    assert t["overhead_allowed_p50_ms"] == 5.0 and t["overhead_within"] is True
+    rounds[1][ON]["p99_ms"] = 91.0  # one round where batching's tail was worse
+    assert verdicts(rounds)["batching_p99_not_higher"] is False
+    table = _median_round(rounds)
+    assert [table[name]["throughput_rps"] for name in (ON, OFF, TEACHER)] == [330, 200, 100]
+    text = markdown({"rounds": rounds, "serving": table, "targets": t},
+                    "python -m serving.study RUN")
+    assert "2.00x requests per second, median of the rounds (2.00x, 2.00x, 1.10x" in text
