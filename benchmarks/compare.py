@@ -52,11 +52,38 @@ def compare(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> l
             why = "absent" if row is None else f"{row.get('status')}: {row.get('reason')}"
             checks.append(Check(base["id"], "row", None, None, why, "must be measured", True, True))
             continue
-        checks += _quality(base, row, tol) + _speed(base, row, tol) + _resources(base, row, tol)
+        checks += (_quality(base, row, tol, _eval_labels(new, baseline)) + _speed(base, row, tol)
+                   + _resources(base, row, tol))
     for row in new["rows"]:
         if row["id"] not in {b["id"] for b in baseline["rows"]}:
             checks.append(Check(row["id"], "row", None, None, "new, no baseline", "-", False, True))
     return checks + _serving(new, baseline, tol)
+
+
+def _eval_labels(new: dict[str, Any], baseline: dict[str, Any]) -> tuple[Any, int] | None:
+    """The eval rows' labels and label count, when both reports kept them (same rows: compare
+    refuses reports of different eval rows before it gets here)."""
+    from benchmarks.paired import decode
+
+    rows = [r.get("eval_rows") or {} for r in (new, baseline)]
+    if not all(r.get("labels") for r in rows):
+        return None
+    return decode(rows[0]["labels"]), rows[0]["classes"]
+
+
+def skipped(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> list[str]:
+    """One line per check that an older report could not feed (the pair is compared on what
+    both have)."""
+    out = []
+    if tol.significance is not None and _eval_labels(new, baseline) is None:
+        out.append("significance: skipped, a report keeps no per-row predictions (written before "
+                   "they were kept): accuracy and F1 are judged on points alone")
+    if tol.latency_calibrated is not None and not all(
+            any(e.get("p50_calibrated") for r in rep["rows"] for e in r.get("latency") or [])
+            for rep in (new, baseline)):
+        out.append("p50_calibrated: skipped, a report has no calibrated times: latency is judged "
+                   "on ratios alone")
+    return out
 
 
 def _serving(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> list[Check]:
@@ -78,7 +105,8 @@ def _serving(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> 
     return out
 
 
-def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
+def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances,
+             labels: tuple[Any, int] | None) -> list[Check]:
     out = []
     for metric in ("accuracy", "f1", "agreement"):
         limit = getattr(tol, metric)
@@ -86,9 +114,31 @@ def _quality(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list
         if limit is None or was is None or now is None:
             continue
         drop = (was - now) * 100
-        out.append(Check(row["id"], metric, was, now, f"{0.0 - drop:+.2f} pt", f"drop <= {limit:g} pt",
-                         drop > limit + 1e-9, abs(drop) > 1e-9))
+        check = Check(row["id"], metric, was, now, f"{0.0 - drop:+.2f} pt", f"drop <= {limit:g} pt",
+                      drop > limit + 1e-9, abs(drop) > 1e-9)
+        if check.failed and metric != "agreement" and tol.significance is not None:
+            check = _judged_paired(check, metric, base, row, labels, tol.significance)
+        out.append(check)
     return out
+
+
+def _judged_paired(check: Check, metric: str, base: dict[str, Any], row: dict[str, Any],
+                   labels: tuple[Any, int] | None, level: float) -> Check:
+    """A drop past its limit, kept as a failure only when significant on the paired rows."""
+    from dataclasses import replace
+
+    from benchmarks.paired import accuracy_test, decode, f1_test
+
+    was, now = decode(base.get("predictions")), decode(row.get("predictions"))
+    if labels is None or was is None or now is None or not len(was) == len(now) == len(labels[0]):
+        return replace(check, limit=check.limit + " (no per-row predictions: points alone)")
+    result = (accuracy_test(labels[0], was, now, level) if metric == "accuracy"
+              else f1_test(labels[0], was, now, labels[1], level))
+    significant = result.p_value < level
+    return replace(check, failed=significant,
+                   change=f"{check.change} [{result.low_pt:+.2f}, {result.high_pt:+.2f}] "
+                          f"p={result.p_value:.2g}",
+                   limit=f"{check.limit}, or not significant at p < {level:g} ({result.test})")
 
 
 def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:

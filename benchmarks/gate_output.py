@@ -49,14 +49,16 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def render(checks: list[Check], fmt: str) -> str:
-    failed = [c for c in checks if c.failed]
+def render(checks: list[Check], fmt: str, skipped: list[str] | None = None) -> str:
+    """The checks in ``fmt``; ``skipped`` names checks an older report could not feed."""
+    failed, skipped = [c for c in checks if c.failed], skipped or []
     if fmt == "json":
         return json.dumps({"failed": len(failed), "checks": [vars(c) for c in checks],
-                           "explanations": [explain(c) for c in failed]}, indent=1)
+                           "explanations": [explain(c) for c in failed], "skipped": skipped},
+                          indent=1)
     if fmt == "junit":
-        return _junit(checks)
-    text = table(checks)
+        return _junit(checks, skipped)
+    text = "\n".join([table(checks), *(f"Skipped: {line}" for line in skipped)])
     lines = [explain(c) for c in failed]
     if fmt == "github":
         _job_summary(text)
@@ -64,13 +66,18 @@ def render(checks: list[Check], fmt: str) -> str:
     return "\n".join([text, *(["", "Why:", *(f"- {line}" for line in lines)] if lines else [])])
 
 
-def _junit(checks: list[Check]) -> str:
-    suite = ElementTree.Element("testsuite", name="slimkit compare", tests=str(len(checks)),
-                                failures=str(sum(c.failed for c in checks)))
+def _junit(checks: list[Check], skipped: list[str]) -> str:
+    suite = ElementTree.Element("testsuite", name="slimkit compare",
+                                tests=str(len(checks) + len(skipped)),
+                                failures=str(sum(c.failed for c in checks)),
+                                skipped=str(len(skipped)))
     for check in checks:
         case = ElementTree.SubElement(suite, "testcase", classname=check.row, name=check.metric)
         if check.failed:
             ElementTree.SubElement(case, "failure", message=explain(check))
+    for line in skipped:
+        case = ElementTree.SubElement(suite, "testcase", classname="*", name=line.split(":")[0])
+        ElementTree.SubElement(case, "skipped", message=line)
     return ElementTree.tostring(suite, encoding="unicode")
 
 

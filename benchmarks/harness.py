@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.registry import backends
+from benchmarks.paired import encode
 from benchmarks.targets import Target, exported_graph, needs_graph, plan_targets
 from slimkit import artifacts
 from slimkit.errors import RecipeError, SlimkitError
@@ -69,8 +70,9 @@ def _write_eval_rows(reference: Path, targets: list[Target],
     path.write_text(json.dumps({"texts": rows.texts, "text_pairs": rows.text_pairs,
                                 "labels": rows.labels, "label_names": rows.label_names,
                                 "source": rows.source}), encoding="utf-8")
-    identity = {"recipe": recipe.name, "eval_rows": {"sha256": rows.checksum(), "rows": len(rows),
-                                                     "source": rows.source}}
+    identity = {"recipe": recipe.name, "eval_rows": {
+        "sha256": rows.checksum(), "rows": len(rows), "source": rows.source,
+        "classes": len(rows.label_names), "labels": encode(rows.labels)}}
     return path, recipe.data.max_length, identity
 
 

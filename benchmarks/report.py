@@ -43,14 +43,20 @@ def build_report(run_dir: Path, cfg: BenchmarkConfig, threads: int, rows: list[d
 
 
 def _add_agreement(rows: list[dict[str, Any]], reference: str) -> None:
-    """Share of eval rows where a row predicts what the reference predicts (same device)."""
+    """Share of eval rows where a row predicts what the reference predicts (same device). The
+    predictions stay in the row, compactly, for compare's paired significance test."""
+    from benchmarks.paired import encode
+
     ref = {r["device"]: r["predictions"] for r in rows
            if r["variant"] == reference and r["backend"] == "pytorch" and r.get("predictions")}
     for row in rows:
-        predictions, theirs = row.pop("predictions", None), ref.get(row["device"])
+        predictions, theirs = row.get("predictions"), ref.get(row["device"])
         if predictions and theirs:
             same = sum(a == b for a, b in zip(predictions, theirs, strict=True))
             row["quality"]["agreement"] = same / len(theirs)
+    for row in rows:
+        if row.get("predictions"):
+            row["predictions"] = encode(row["predictions"])
 
 
 def best_in_budget(report: dict[str, Any]) -> dict[str, Any]:

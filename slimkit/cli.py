@@ -275,7 +275,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from benchmarks.compare import compare, load_tolerances
+    from benchmarks.compare import compare, load_tolerances, skipped
     from benchmarks.gate_output import refuse_incomparable, render
     from benchmarks.report import load_report
     from slimkit.cli_flags import model_flags
@@ -285,7 +285,7 @@ def _compare(args: argparse.Namespace) -> int:
     new, baseline = load_report(args.new), load_report(args.baseline)
     refuse_incomparable(new, baseline)
     checks = compare(new, baseline, tolerances)
-    print(render(checks, args.format))
+    print(render(checks, args.format, skipped(new, baseline, tolerances)))
     return 1 if any(c.failed for c in checks) else 0
 
 

@@ -84,6 +84,10 @@ class Tolerances(_Strict):
     accuracy: float | None = Field(1.0, ge=0, description="max accuracy drop, points")
     f1: float | None = Field(1.0, ge=0, description="max F1 drop, points")
     agreement: float | None = Field(None, ge=0, description="max drop of agreement, points")
+    significance: float | None = Field(
+        0.05, gt=0, lt=0.5, description="an accuracy or F1 drop past its limit fails only when a "
+        "paired test on the same eval rows finds it significant at this level (McNemar for "
+        "accuracy, paired bootstrap for F1); null: the points alone decide")
     latency: PositiveFloat | None = Field(
         0.15, description="max rise of a row's p50 ratio, geometric mean over its shapes")
     latency_shape: PositiveFloat | None = Field(

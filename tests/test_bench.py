@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.compare import compare, load_tolerances
+from benchmarks.paired import decode
 from benchmarks.plot import frontier, label_offsets
 from benchmarks.report import SCHEMA, load_report
 from slimkit.errors import RecipeError
@@ -81,6 +82,12 @@ def test_rows_hold_quality_latency_memory_and_size(report):
     assert reference["quality"]["accuracy"] > 0.8 and reference["quality"]["agreement"] == 1.0
     # an FP32 export predicts what PyTorch predicts
     assert rows["teacher/onnxruntime/cpu"]["quality"]["agreement"] == 1.0
+    # per-row predictions and the rows' labels, one character each, for compare's paired test
+    labels = decode(report["eval_rows"]["labels"])
+    assert len(labels) == report["eval_rows"]["rows"] and report["eval_rows"]["classes"] == 2
+    for row in rows.values():
+        right = decode(row["predictions"]) == labels
+        assert right.mean() == pytest.approx(row["quality"]["accuracy"])
     for row in rows.values():
         assert [(x["batch_size"], x["seq_len"]) for x in row["latency"]] == [(1, 16), (4, 16)]
         for x in row["latency"]:
@@ -147,11 +154,29 @@ def test_compare_passes_an_unchanged_report(report):
     assert checks and not any(c.failed for c in checks)
 
 
-def test_compare_catches_a_two_point_accuracy_drop(report):
+def worse(report: dict, row_id: str, count: int) -> dict:
+    """A copy of the report where ``count`` rows ``row_id`` got right are now wrong."""
+    from benchmarks.paired import encode
+
     new = copy.deepcopy(report)
-    _rows(new)["onnx-int8/onnxruntime/cpu"]["quality"]["accuracy"] -= 0.02
-    failed = [c for c in compare(new, report, Tolerances()) if c.failed]
-    assert [(c.row, c.metric) for c in failed] == [("onnx-int8/onnxruntime/cpu", "accuracy")]
+    row, labels = _rows(new)[row_id], decode(report["eval_rows"]["labels"])
+    predictions = decode(row["predictions"])
+    for i in [i for i in range(len(labels)) if predictions[i] == labels[i]][:count]:
+        predictions[i] = 1 - predictions[i]
+    row["predictions"] = encode(predictions.tolist())
+    row["quality"]["accuracy"] = float((predictions == labels).mean())
+    return new
+
+
+def test_compare_catches_a_real_accuracy_drop_and_judges_a_small_one_by_its_odds(report):
+    row_id, rows = "onnx-int8/onnxruntime/cpu", report["eval_rows"]["rows"]
+    failed = [c for c in compare(worse(report, row_id, 8), report, Tolerances()) if c.failed]
+    assert [(c.row, c.metric) for c in failed] == [(row_id, "accuracy")]  # 8 rows: p = 1/256
+    # 2 of the 80 eval rows (2.5 pt): past the 1-pt limit, but chance explains it (p = 1/4)
+    small = worse(report, row_id, 2)
+    assert [c for c in compare(small, report, Tolerances()) if c.failed] == []
+    points = [c for c in compare(small, report, Tolerances(significance=None)) if c.failed]
+    assert [(c.row, c.metric) for c in points] == [(row_id, "accuracy")] and rows == 80
 
 
 def test_compare_catches_a_quarter_latency_rise_but_not_a_small_one(report):

@@ -12,6 +12,7 @@ from slimkit.errors import RecipeError
 from slimkit.settings import Tolerances
 
 ID = "student/onnxruntime/cpu"
+POINTS = Tolerances(significance=None)  # quality judged on points alone, as before the paired test
 
 
 def shape(batch_size: int, seq_len: int, p50: float, p90: float | None = None) -> dict:
@@ -51,14 +52,14 @@ def test_an_unchanged_report_yields_every_default_check_passed_and_unmoved():
 
 def test_quality_is_compared_in_points_with_the_limit_itself_allowed():
     base = report(row(accuracy=0.900, f1=0.880))
-    checks = compare(report(row(accuracy=0.885, f1=0.885)), base, Tolerances())
+    checks = compare(report(row(accuracy=0.885, f1=0.885)), base, POINTS)
     assert checks[0] == Check(ID, "accuracy", 0.900, 0.885, "-1.50 pt", "drop <= 1 pt", True, True)
     # a rise is never a failure, but it moved
     assert checks[1] == Check(ID, "f1", 0.880, 0.885, "+0.50 pt", "drop <= 1 pt", False, True)
     # exactly one point down (0.90 - 0.89 is 1.0000000000000009 pt in floats) is within 1 pt
-    at_limit = compare(report(row(accuracy=0.890)), base, Tolerances())[0]
+    at_limit = compare(report(row(accuracy=0.890)), base, POINTS)[0]
     assert (at_limit.change, at_limit.failed, at_limit.moved) == ("-1.00 pt", False, True)
-    past = compare(report(row(accuracy=0.8899)), base, Tolerances())[0]
+    past = compare(report(row(accuracy=0.8899)), base, POINTS)[0]
     assert (past.change, past.failed) == ("-1.01 pt", True)
 
 
@@ -286,7 +287,7 @@ def test_every_output_format_names_each_failure_in_one_line(tmp_path, monkeypatc
 
     base = report(row())
     worse = report(row(accuracy=0.870))
-    checks = compare(worse, base, Tolerances())
+    checks = compare(worse, base, POINTS)
     [failed] = [c for c in checks if c.failed]
     line = explain(failed)
     assert line == f"{ID}: accuracy: 0.9 -> 0.87 (-3.00 pt; limit: drop <= 1 pt)"
