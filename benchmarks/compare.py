@@ -57,7 +57,66 @@ def compare(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> l
     for row in new["rows"]:
         if row["id"] not in {b["id"] for b in baseline["rows"]}:
             checks.append(Check(row["id"], "row", None, None, "new, no baseline", "-", False, True))
-    return checks + _serving(new, baseline, tol)
+    return (checks + _reference_shift(new, baseline, tol) + _reference_path(new, baseline, tol)
+            + _serving(new, baseline, tol))
+
+
+def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
+                     tol: Tolerances) -> list[Check]:
+    """A slower reference makes every other row's ratio fall at once (noise moves them both
+    ways): per device, the median over the rows measured in both reports of each row's change in
+    its geometric-mean p50 ratio."""
+    if tol.reference_shift is None:
+        return []
+    was = {r["id"]: r for r in baseline["rows"] if r.get("status") == "ok"}
+    changes: dict[str, list[float]] = {}
+    for row in new["rows"]:
+        base = was.get(row["id"])
+        if row.get("status") != "ok" or base is None or row["variant"] == baseline["reference"]:
+            continue
+        shapes = [(e, latency_at(row, e["batch_size"], e["seq_len"])) for e in base["latency"] or []]
+        pairs = [(b["p50_ratio"], n["p50_ratio"]) for b, n in shapes if n is not None]
+        if pairs:
+            changes.setdefault(row.get("device", "cpu"), []).append(
+                statistics.geometric_mean([n for _, n in pairs])
+                / statistics.geometric_mean([b for b, _ in pairs]))
+    out = []
+    for device, ratios in changes.items():
+        change = statistics.median(ratios) - 1
+        out.append(Check(f"{baseline['reference']}/pytorch/{device}",
+                         f"reference shift: median p50_ratio change of {len(ratios)} row(s)",
+                         1.0, 1 + change, f"{change:+.1%}", f"drop <= {tol.reference_shift:.0%}",
+                         -change > tol.reference_shift, abs(change) > tol.reference_shift / 3))
+    return out
+
+
+def _reference_path(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> list[Check]:
+    """The reference's own speed, which its ratios (1.0 by definition) cannot show: per device and
+    shape, the median over the report's measurement processes of the reference's p50 in units of
+    the calibration product timed in the same rounds (every process times the reference)."""
+    if tol.latency_calibrated is None:
+        return []
+    out = []
+    for (device, batch, seq), was in reference_calibrated(baseline).items():
+        now = reference_calibrated(new).get((device, batch, seq))
+        if now is not None:
+            out.append(_rise(f"{baseline['reference']}/pytorch/{device}",
+                             f"b{batch}/s{seq} reference p50_calibrated (median of {now[1]} "
+                             "processes)", was[0], now[0], tol.latency_calibrated))
+    return out
+
+
+def reference_calibrated(report: dict[str, Any]) -> dict[tuple, tuple[float, int]]:
+    """(device, batch size, seq len) -> (median reference p50 / calibration, processes)."""
+    values: dict[tuple, list[float]] = {}
+    for row in report["rows"]:
+        if row.get("status") != "ok":
+            continue
+        for entry in row.get("latency") or []:
+            if entry.get("calibration_ms") and entry.get("reference_p50_ms"):
+                key = (row.get("device", "cpu"), entry["batch_size"], entry["seq_len"])
+                values.setdefault(key, []).append(entry["reference_p50_ms"] / entry["calibration_ms"])
+    return {key: (statistics.median(v), len(v)) for key, v in values.items()}
 
 
 def _eval_labels(new: dict[str, Any], baseline: dict[str, Any]) -> tuple[Any, int] | None:
@@ -79,8 +138,7 @@ def skipped(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> l
         out.append("significance: skipped, a report keeps no per-row predictions (written before "
                    "they were kept): accuracy and F1 are judged on points alone")
     if tol.latency_calibrated is not None and not all(
-            any(e.get("p50_calibrated") for r in rep["rows"] for e in r.get("latency") or [])
-            for rep in (new, baseline)):
+            reference_calibrated(rep) for rep in (new, baseline)):
         out.append("p50_calibrated: skipped, a report has no calibrated times: latency is judged "
                    "on ratios alone")
     return out
@@ -153,8 +211,7 @@ def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[C
             continue
         was.append(entry["p50_ratio"])
         now.append(new["p50_ratio"])
-        for metric, limit in (("p50_ratio", tol.latency_shape), ("p90_ratio", tol.p90),
-                              ("p50_calibrated", tol.latency_calibrated)):
+        for metric, limit in (("p50_ratio", tol.latency_shape), ("p90_ratio", tol.p90)):
             if limit is not None and entry.get(metric) and new.get(metric):
                 out.append(_rise(row["id"], f"{name} {metric}", entry[metric], new[metric], limit))
     if tol.latency is not None and was:

@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.latency import REAL, calibration_ms, fixed_batch, real_batches, shape_result, time_pair
+from benchmarks.latency import (
+    REAL,
+    Calibration,
+    fixed_batch,
+    real_batches,
+    shape_result,
+    time_pair,
+)
+from benchmarks.plant import planted
 from slimkit import atomic
 from slimkit.data import Dataset
 from slimkit.metrics import classification_metrics
@@ -47,7 +55,8 @@ def open_target(target: dict[str, Any], threads: int) -> tuple[Any, Any]:
 
     variant = load_variant(target["folder"])
     graph = Path(target["graph"]) if target.get("graph") else None
-    return variant, open_runtime(variant, target["backend"], target["device"], threads, graph)
+    runtime = open_runtime(variant, target["backend"], target["device"], threads, graph)
+    return variant, planted(runtime, f"{target['variant']}/{target['backend']}")
 
 
 def cuda_peak_mb(device: str) -> float | None:
@@ -82,22 +91,32 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     predictions = logits.argmax(axis=1).tolist()
     quality = classification_metrics(rows.labels, predictions, rows.label_names)
     reference = open_target(spec["reference"], threads)[1] if spec.get("reference") else None
-    latency = []
     if cfg.real_texts:
         batches[(1, REAL)] = real_batches(variant.tokenizer, rows, spec["max_length"])
-    calibration = [calibration_ms()]
+    latency, calibration = _latency(runtime, reference, batches, cfg, device)
+    return {"status": "ok", **memory, "threads": threads,
+            "calibration_ms": statistics.median(calibration),
+            "quality": {k: quality[k] for k in ("accuracy", "f1")}, "predictions": predictions,
+            "latency": latency}
+
+
+def _latency(runtime: Any, reference: Any, batches: dict, cfg: BenchmarkConfig,
+             device: str) -> tuple[list[dict[str, Any]], list[float]]:
+    """Each shape timed against the reference, with the calibration product timed in the same
+    rounds: (latency entries, every round's calibration time)."""
+    calibrate, calibration, latency = Calibration(), [], []
     for (batch_size, seq_len), batch in batches.items():
         timing = time_pair(runtime.logits, reference.logits if reference else None, batch,
                            device=device, warmup=cfg.warmup, rounds=cfg.rounds,
-                           per_round=cfg.per_round, min_seconds=cfg.min_seconds)
-        latency.append(shape_result(timing, batch_size, seq_len))
-    calibration.append(calibration_ms())  # before and after: the machine's speed while timing
-    unit = statistics.median(calibration)
-    for entry in latency:
-        entry["p50_calibrated"] = entry["p50_ms"] / unit
-    return {"status": "ok", **memory, "threads": threads, "calibration_ms": unit,
-            "quality": {k: quality[k] for k in ("accuracy", "f1")}, "predictions": predictions,
-            "latency": latency}
+                           per_round=cfg.per_round, min_seconds=cfg.min_seconds,
+                           calibrate=calibrate)
+        entry = shape_result(timing, batch_size, seq_len)
+        # in units of the calibration product timed in the same rounds as this shape
+        entry["calibration_ms"] = statistics.median(timing.calibration)
+        entry["p50_calibrated"] = entry["p50_ms"] / entry["calibration_ms"]
+        latency.append(entry)
+        calibration += timing.calibration
+    return latency, calibration
 
 
 def main(argv: list[str]) -> int:

@@ -62,3 +62,15 @@ def _plot(data: dict[str, Any], title: str) -> bytes:
     fig.savefig(out, format="png")
     plt.close(fig)
     return out.getvalue()
+
+
+def tracker(folder: Any) -> dict[str, Any]:
+    """Accelerator options for TensorBoard event files in ``folder`` (its parent is the project,
+    its name the run, so ``tensorboard --logdir RUN/tensorboard`` shows every variant); none
+    without a folder."""
+    if not folder:
+        return {}
+    from slimkit.runtime import require
+
+    require("tensorboard", "tensorboard")
+    return {"log_with": "tensorboard", "project_dir": str(folder.parent)}

@@ -80,7 +80,8 @@ class Distill(Stage[DistillConfig]):
         if cfg.cache_teacher_logits:
             loss.cache_logits(teacher.tokenizer, train, ctx.recipe.data.max_length, ctx.seed)
         result = fit(student, parent.tokenizer, train, ctx.validation, cfg,
-                     seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss)
+                     seed=ctx.seed, max_length=ctx.recipe.data.max_length, loss_fn=loss,
+                     tensorboard=ctx.workdir / "tensorboard" / self.config.variant_name)
         loss.close()
         teacher.model.cpu()  # the loss ran it beside the student (on CUDA where there is one)
         record = result.record()

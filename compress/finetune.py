@@ -41,7 +41,8 @@ class Finetune(Stage[FinetuneConfig]):
         check_class_weights(self.config, labels)  # labels read from the rows: known only now
         result = fit(model, parent.tokenizer, ctx.train, ctx.validation, self.config,
                      seed=ctx.seed, max_length=ctx.recipe.data.max_length,
-                     loss_fn=label_loss(self.config, list(ctx.train.labels), len(labels)))
+                     loss_fn=label_loss(self.config, list(ctx.train.labels), len(labels)),
+                     tensorboard=ctx.workdir / "tensorboard" / self.config.variant_name)
         record = result.record()
         return Variant(name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
                        extras={"training": record},

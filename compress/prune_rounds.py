@@ -70,7 +70,7 @@ def prune_in_rounds(model: Any, teacher: Variant, tokenizer: Any, cfg: Any,
                                        cfg.batch_size, ctx.recipe.data.max_length, ctx.seed + k))
         _cut_heads(model, round(heads_share * k / cfg.rounds * sum(heads)), sum(heads), cfg, batches)
         _cut_neurons(model, widths, ffn_share * k / cfg.rounds, cfg, batches)
-        result = _recover(model, teacher, tokenizer, cfg, ctx)
+        result = _recover(model, teacher, tokenizer, cfg, ctx, f"round-{k}")
         now_heads, now_ffn = shape_of(model)
         records.append({"round": k, "heads_per_layer": now_heads, "ffn_per_layer": now_ffn,
                         "parameters": parameters(model),
@@ -82,7 +82,8 @@ def prune_in_rounds(model: Any, teacher: Variant, tokenizer: Any, cfg: Any,
     return records, result
 
 
-def _recover(model: Any, teacher: Variant, tokenizer: Any, cfg: Any, ctx: RunContext) -> Any:
+def _recover(model: Any, teacher: Variant, tokenizer: Any, cfg: Any, ctx: RunContext,
+             round_name: str) -> Any:
     from compress.distill import distill_rows
     from compress.distill_loss import DistillLoss
     from compress.training import fit
@@ -92,7 +93,8 @@ def _recover(model: Any, teacher: Variant, tokenizer: Any, cfg: Any, ctx: RunCon
     if recover.cache_teacher_logits:
         loss.cache_logits(teacher.tokenizer, rows, ctx.recipe.data.max_length, ctx.seed)
     result = fit(model, tokenizer, rows, ctx.validation, recover, seed=ctx.seed,
-                 max_length=ctx.recipe.data.max_length, loss_fn=loss)
+                 max_length=ctx.recipe.data.max_length, loss_fn=loss,
+                 tensorboard=ctx.workdir / "tensorboard" / f"{cfg.variant_name}-{round_name}")
     loss.close()
     teacher.model.cpu()
     return result

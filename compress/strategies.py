@@ -75,6 +75,12 @@ def check_training_options(cfg: Any, model_config: dict[str, Any], recipe: Any) 
         raise RecipeError(str(exc), field="freeze.layers", fix=f"use 0..{depth}") from None
     if recipe.data.labels:
         check_class_weights(cfg, list(recipe.data.labels))
+    if getattr(cfg, "tensorboard", False):
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise RecipeError("tensorboard is not installed", field="tensorboard",
+                              fix="pip install 'slimkit[tensorboard]', or drop 'tensorboard: true'")
 
 
 def check_class_weights(cfg: Any, labels: list[str]) -> None:

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
@@ -64,6 +65,8 @@ class TrainingConfig(StageConfig):
         None, description="finetune: per-label loss weights, in label order, or 'balanced'")
     average_last: PositiveInt | None = Field(
         None, description="keep the average of the last N evaluated checkpoints, not the best")
+    tensorboard: bool = Field(False, description="also log loss, learning rate and validation "
+                              "scores to RUN/tensorboard/VARIANT (the tensorboard extra)")
 
     @model_validator(mode="after")
     def _strategies(self) -> TrainingConfig:
@@ -164,6 +167,9 @@ class _Run:
         self.scheduler.step()
         self.optimizer.zero_grad()
         self.step += 1
+        self.accelerator.log({"train/loss": loss.item(),  # a no-op without a tracker
+                              "train/learning_rate": self.scheduler.get_last_lr()[0]},
+                             step=self.step)
         return loss.item()
 
     def evaluate(self, epoch: int, running: float, score: Callable[[Any], dict[str, Any]]) -> bool:
@@ -178,6 +184,8 @@ class _Run:
             "accuracy": scores["accuracy"], "f1": scores["f1"]})
         log.info("step %d/%d epoch %d: validation %s %.4f", self.step, self.total, epoch + 1,
                  self.cfg.metric, value)
+        self.accelerator.log({f"validation/{k}": scores[k] for k in ("accuracy", "f1")},
+                             step=self.step)
         self.model.train()
         self._keep_recent(unwrapped)
         if self.result.best_metric is None or value > self.result.best_metric:
@@ -246,16 +254,28 @@ def _prepare(model: Any, cfg: TrainingConfig, rows: int, accelerator: Any) -> _R
     return run
 
 
-def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: TrainingConfig, *,
-        seed: int, max_length: int, loss_fn: LossFn | None = None) -> FitResult:
-    """Train ``model`` in place; on return it holds the best evaluated weights."""
+def _accelerator(tensorboard: Path | None) -> Any:
+    """accelerate on CUDA where there is one; with TensorBoard's tracker given a folder."""
     import torch
     from accelerate import Accelerator
+
+    from compress.curves import tracker
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracker(tensorboard))
+    if tensorboard:
+        accelerator.init_trackers(tensorboard.name)
+    return accelerator
+
+
+def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: TrainingConfig, *,
+        seed: int, max_length: int, loss_fn: LossFn | None = None,
+        tensorboard: Path | None = None) -> FitResult:
+    """Train ``model`` in place; it ends holding the best evaluated weights (TensorBoard too)."""
     from accelerate.utils import set_seed
 
     set_seed(seed)
     rng = random.Random(seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = _accelerator(cfg.tensorboard and tensorboard)
     encoded = encode(training_rows(train, cfg.max_train_samples, seed), tokenizer, max_length)
     run = _prepare(model, cfg, len(encoded), accelerator)
     eval_at = _eval_steps(run.steps_per_epoch, cfg)
@@ -282,6 +302,8 @@ def fit(model: Any, tokenizer: Any, train: Dataset, validation: Dataset, cfg: Tr
             log.info("early stop after step %d: no gain in %d evaluations", run.step, run.stale)
             break
     progress.close()
+    if accelerator.trackers:
+        accelerator.end_training()  # closes the event files
     run.best_model()
     run.result.steps, run.result.seconds = run.step, time.perf_counter() - start
     return run.result

@@ -93,10 +93,13 @@ class Tolerances(_Strict):
     latency_shape: PositiveFloat | None = Field(
         0.30, description="max rise of the p50 ratio at any one shape")
     p90: PositiveFloat | None = Field(None, description="max rise of the p90 ratio")
+    reference_shift: PositiveFloat | None = Field(
+        None, lt=1, description="max drop of the median row's p50 ratio (geometric mean over its "
+        "shapes): every row looking faster at once means the reference path got slower")
     latency_calibrated: PositiveFloat | None = Field(
-        None, description="max rise of a shape's p50 in units of the machine's calibration "
-        "product (catches a slower reference path, which ratios cannot); off until its noise "
-        "is measured: on a shared CI machine it moved past 30 % between two unchanged runs")
+        None, description="max rise of the reference's own p50 in units of the machine's "
+        "calibration product (median over the report's processes, per shape): catches a slower "
+        "reference path, which ratios cannot; see benchmarks/REPORT.md for its measured noise")
     memory: PositiveFloat | None = Field(None, description="max rise of peak resident memory")
     size: PositiveFloat | None = Field(None, description="max rise of size on disk")
     serving_throughput: PositiveFloat | None = Field(

@@ -97,7 +97,7 @@ def test_rows_hold_quality_latency_memory_and_size(report):
             # any one round's ratio on either side of the pooled ratio
             assert 0 < x["round_ratio_min"] <= x["round_ratio_max"]
             assert x["p50_ratio"] == pytest.approx(x["p50_ms"] / x["reference_p50_ms"])
-            assert x["p50_calibrated"] == pytest.approx(x["p50_ms"] / row["calibration_ms"])
+            assert x["p50_calibrated"] == pytest.approx(x["p50_ms"] / x["calibration_ms"])
         assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0
         assert row["size_bytes"] > 0
     assert all(x["p50_ratio"] == 1.0 for x in reference["latency"])

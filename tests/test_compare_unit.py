@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from benchmarks.compare import Check, compare, load_tolerances, table
+from benchmarks.compare import Check, compare, load_tolerances, reference_calibrated, table
 from slimkit.errors import RecipeError
 from slimkit.settings import Tolerances
 
@@ -322,15 +322,48 @@ def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, val
 
 def test_a_slower_reference_path_is_caught_by_the_calibrated_time_not_by_the_ratio():
     """Every PyTorch call 30 % slower: the reference's ratio stays 1.0 and the others' fall, but
-    each row's p50 in calibration units rises."""
-    def timed(ratio: float, calibrated: float) -> dict:
-        return {**shape(1, 64, ratio), "p50_calibrated": calibrated}
+    the reference's p50 in calibration units, timed in every measurement process, rises."""
+    def timed(ratio: float, reference_ms: float, calibration_ms: float) -> dict:
+        return {**shape(1, 64, ratio), "reference_p50_ms": reference_ms,
+                "calibration_ms": calibration_ms}
 
-    base = report(row("teacher/pytorch/cpu", latency=[timed(1.0, 2.0)]),
-                  row(latency=[timed(0.5, 1.0)]))
-    slower = report(row("teacher/pytorch/cpu", latency=[timed(1.0, 2.6)]),
-                    row(latency=[timed(0.5 / 1.3, 1.0)]))
-    gate = Tolerances(latency_calibrated=0.3)
+    def bench(reference_ms: float, noisy_ms: float) -> dict:
+        # three processes: the reference itself, and two rows timing it beside them (one of them
+        # on a slow moment of the machine, which the median leaves out)
+        return report(row("teacher/pytorch/cpu", latency=[timed(1.0, reference_ms, 2.0)],
+                          device="cpu"),
+                      row(latency=[timed(10 / reference_ms, reference_ms, 2.0)], device="cpu"),
+                      row("other/openvino/cpu", latency=[timed(0.5, noisy_ms, 2.0)],
+                          device="cpu"))
+
+    base, slower = bench(20.0, 40.0), bench(26.0, 20.0)
+    assert reference_calibrated(base) == {("cpu", 1, 64): (10.0, 3)}
+    gate = Tolerances(latency_calibrated=0.25)
     failed = [(c.row, c.metric) for c in compare(slower, base, gate) if c.failed]
-    assert failed == [("teacher/pytorch/cpu", "b1/s64 p50_calibrated")]
+    assert failed == [("teacher/pytorch/cpu",
+                       "b1/s64 reference p50_calibrated (median of 3 processes)")]
     assert not [c for c in compare(slower, base, Tolerances()) if c.failed]  # off by default
+    # the same noisy process alone does not move the median past the limit
+    assert not [c for c in compare(bench(20.0, 80.0), base, gate) if c.failed]
+
+
+def test_a_slower_reference_shows_as_every_row_looking_faster_at_once():
+    """reference_shift: the median row's change in its p50 ratio; a slower reference divides
+    every ratio alike, noise moves rows both ways."""
+    def bench(*ratios: float) -> dict:
+        rows = [row("teacher/pytorch/cpu", latency=[shape(1, 64, 1.0)], variant="teacher",
+                    device="cpu")]
+        rows += [row(f"v{i}/onnxruntime/cpu", latency=[shape(1, 64, r), shape(8, 64, r)],
+                     variant=f"v{i}", device="cpu") for i, r in enumerate(ratios)]
+        return report(*rows)
+
+    base, gate = bench(0.5, 0.4, 0.2), Tolerances(reference_shift=0.10)
+    slower = bench(0.5 / 1.25, 0.4 / 1.25, 0.2 / 1.25)  # the reference 25 % slower
+    [shift] = [c for c in compare(slower, base, gate) if c.metric.startswith("reference shift")]
+    assert shift.row == "teacher/pytorch/cpu" and shift.failed
+    assert shift.metric == "reference shift: median p50_ratio change of 3 row(s)"
+    assert shift.change == "-20.0%" and shift.limit == "drop <= 10%"
+    noisy = bench(0.5 * 0.8, 0.4 * 1.05, 0.2)  # one row faster, one slower: median unmoved
+    [calm] = [c for c in compare(noisy, base, gate) if c.metric.startswith("reference shift")]
+    assert not calm.failed and calm.change == "+0.0%"
+    assert not [c for c in compare(slower, base, Tolerances()) if "shift" in c.metric]  # opt-in

@@ -138,3 +138,40 @@ def test_a_trained_variant_carries_its_loss_and_validation_curves(trained_teache
     assert all(loss > 0 for _, loss in curves["loss"])
     assert (trained_teacher / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert {"training_curves.json", "training_curves.png"} <= set(manifest["files"])
+
+
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_tensorboard_gets_the_loss_the_rate_and_the_validation_scores(stage_setup, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    parent, ctx, _ = stage_setup
+    cfg = config(evals_per_epoch=2, max_train_samples=128, tensorboard=True)
+    result = fit(copy.deepcopy(parent.model), parent.tokenizer, ctx.train, ctx.validation, cfg,
+                 seed=0, max_length=32, tensorboard=tmp_path / "tensorboard" / "teacher")
+    [events] = (tmp_path / "tensorboard" / "teacher").rglob("events.out.tfevents.*")
+    board = EventAccumulator(str(events.parent))
+    board.Reload()
+    tags = board.Tags()["scalars"]
+    assert {"train/loss", "train/learning_rate", "validation/accuracy", "validation/f1"} <= set(tags)
+    assert [e.step for e in board.Scalars("train/loss")] == list(range(1, result.steps + 1))
+    validation = board.Scalars("validation/accuracy")
+    assert [e.step for e in validation] == [h["step"] for h in result.history]
+    assert [e.value for e in validation] == pytest.approx([h["accuracy"] for h in result.history])
+
+
+def test_tensorboard_without_its_extra_fails_at_validation(tmp_path, sentiment_files, monkeypatch):
+    import importlib.util
+
+    from slimkit.errors import RecipeError
+    from slimkit.planning import plan
+    from slimkit.runner import build_registry
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    stage = '\n  - {"kind": "finetune", "name": "teacher", "tensorboard": true}\n'
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=stage)
+    with pytest.raises(RecipeError, match=r"tensorboard: tensorboard is not installed \(pip "
+                                          r"install 'slimkit\[tensorboard\]'"):
+        plan(recipe, build_registry())

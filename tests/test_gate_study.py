@@ -1,0 +1,120 @@
+"""The gate study's parts on their own: the planted slow-down (named rows only, refused when
+malformed), the planted accuracy drop (right rows made wrong, rescored), and how a comparison's
+verdict is judged right or wrong for each kind."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks.compare import Check
+from benchmarks.gate_study import counts, flip, judged, moves
+from benchmarks.paired import decode, encode
+from benchmarks.plant import ENV, Slowed, plan, planted
+from slimkit.errors import SlimkitError
+
+ROW, REF = "student/onnxruntime/cpu", "teacher/pytorch/cpu"
+
+
+class Sleeper:
+    threads = 2
+
+    def logits(self, batch):
+        time.sleep(0.01)
+        return batch
+
+
+def test_a_planted_slowdown_wraps_only_the_named_rows(monkeypatch):
+    assert plan("teacher/pytorch=0.2, student/onnxruntime=1") == {"teacher/pytorch": 0.2,
+                                                                  "student/onnxruntime": 1.0}
+    assert plan(None) == {} and plan("") == {}
+    monkeypatch.setenv(ENV, "teacher/pytorch=0.5")
+    runtime = Sleeper()
+    assert planted(runtime, "student/onnxruntime") is runtime
+    slowed = planted(runtime, "teacher/pytorch")
+    assert isinstance(slowed, Slowed) and slowed.threads == 2  # the rest passes through
+    start = time.perf_counter()
+    assert slowed.logits("batch") == "batch"
+    assert time.perf_counter() - start >= 0.015  # a 10 ms call, then half as long again, at least
+
+
+@pytest.mark.parametrize("value", ["teacher/pytorch", "teacher/pytorch=fast", "x=0", "x=11"])
+def test_a_malformed_plant_is_refused(value):
+    with pytest.raises(SlimkitError, match=ENV):
+        plan(value)
+
+
+def report(labels: list[int], predictions: list[int]) -> dict:
+    accuracy = float(np.mean(np.array(labels) == np.array(predictions)))
+    return {"eval_rows": {"labels": encode(labels), "classes": 2},
+            "rows": [{"id": ROW, "predictions": encode(predictions),
+                      "quality": {"accuracy": accuracy, "f1": 0.5}}]}
+
+
+def test_a_planted_accuracy_drop_makes_two_points_of_right_rows_wrong_and_rescores():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500).tolist()
+    predictions = [y if rng.random() < 0.9 else 1 - y for y in labels]
+    before = report(labels, predictions)
+    after = flip(before, ROW, 2.0, seed=3)
+    was, now = decode(predictions), decode(after["rows"][0]["predictions"])
+    y = np.array(labels)
+    assert np.sum(was != now) == 10  # 2 % of 500 rows
+    assert np.all(was[was != now] == y[was != now])  # each was right, is now wrong
+    assert after["rows"][0]["quality"]["accuracy"] == pytest.approx(
+        before["rows"][0]["quality"]["accuracy"] - 0.02)
+    assert before["rows"][0]["predictions"] == encode(predictions)  # the input is untouched
+    assert flip(before, ROW, 2.0, seed=3) == after  # seeded
+
+
+def check(row: str, metric: str, failed: bool, was: float = 1.0, now: float = 1.0) -> Check:
+    return Check(row, metric, was, now, "", "", failed, failed)
+
+
+def test_each_kind_is_right_only_when_the_gate_says_what_was_planted():
+    calm = [check(ROW, "b1/s64 p50_ratio", False), check(REF, "b1/s64 p50_calibrated", False)]
+    assert judged("unchanged", calm, [ROW], REF, None)["right"]
+    slow = [check(ROW, "p50_ratio geomean of 1 shape(s)", True)]
+    assert not judged("unchanged", slow, [ROW], REF, None)["right"]
+    assert judged("slower rows", slow, [ROW], REF, None)["right"]
+    # a slower reference path is caught on the reference's own row, not by the others' ratios
+    assert not judged("slower reference", slow, [ROW], REF, None)["right"]
+    ref = [check(REF, "b1/s64 p50_calibrated", False, 1.0, 1.25)]
+    assert not judged("slower reference", ref, [ROW], REF, None)["right"]
+    assert judged("slower reference", ref, [ROW], REF, 0.2)["right"]  # the sweep's own limit
+    assert not judged("slower reference", ref, [ROW], REF, 0.3)["right"]
+    drop = [check(ROW, "accuracy", True, 0.9, 0.88)]
+    assert judged("accuracy -2 pt", drop, [ROW], REF, None)["right"]
+    assert moves(ref + drop) == {f"{REF}: b1/s64 p50_calibrated": 0.25, f"{ROW}: accuracy": -2.0}
+    results = [{"kind": "unchanged", "right": True}, {"kind": "unchanged", "right": False},
+               {"kind": "slower rows", "right": True}, {"kind": "slower reference", "right": False},
+               {"kind": "accuracy -2 pt", "right": True}]
+    assert counts(results) == {"unchanged": "1/2 false alarms", "slower rows": "1/1 caught",
+                               "slower reference": "0/1 caught", "accuracy -2 pt": "1/1 caught"}
+
+
+def test_rejudging_a_kept_study_recomputes_latency_verdicts_and_keeps_quality_ones():
+    from benchmarks.gate_rejudge import rejudge
+    from slimkit.settings import Tolerances
+
+    geo, cal = "p50_ratio geomean of 1 shape(s)", "b1/s64 reference p50_calibrated (median of 2)"
+
+    def kept(kind: str, row: float, ref: float, calibrated: float, failed=()) -> dict:
+        return {"kind": kind, "failed": list(failed), "moves": {
+            f"{REF}: {geo}": 0.0, f"{ROW}: {geo}": row, f"{REF}: {cal}": calibrated}}
+
+    study = {"rows": [ROW], "tolerances": Tolerances().model_dump(), "results": [
+        kept("unchanged", 0.05, 0, 0.30),  # the calibrated time moved with nothing planted
+        kept("slower rows", 0.18, 0, 0.0),
+        kept("slower reference", -0.2, 0, 0.25),
+        kept("accuracy -2 pt", 0.05, 0, 0.30, [f"{ROW}: accuracy: -2.00 pt"])]}
+    calibrated = rejudge(study, Tolerances(latency=0.15, latency_calibrated=0.2))
+    assert calibrated == {"unchanged": "1/1 false alarms", "slower rows": "1/1 caught",
+                          "slower reference": "1/1 caught", "accuracy -2 pt": "1/1 caught"}
+    shift = rejudge(study, Tolerances(latency=0.2, reference_shift=0.1))
+    assert shift == {"unchanged": "0/1 false alarms", "slower rows": "0/1 caught",
+                     "slower reference": "1/1 caught", "accuracy -2 pt": "1/1 caught"}
+    other = rejudge(study, Tolerances(significance=0.1))  # quality verdicts cannot be redone
+    assert other["accuracy -2 pt"] == "not rejudged (its quality limits differ from the study's)"
