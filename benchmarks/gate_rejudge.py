@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", type=Path, help="a gate study's OUT.json")
     parser.add_argument("--tolerances", nargs="+", required=True)
     args = parser.parse_args(argv)
+    if not args.study.is_file():
+        parser.error(f"{args.study}: no such file (give a gate study's OUT.json)")
     study = json.loads(args.study.read_text(encoding="utf-8"))
     rows = [[path, *rejudge(study, load_tolerances(path)).values()] for path in args.tolerances]
     sys.stdout.write("\n".join(markdown_table(["tolerances", *KINDS], rows)) + "\n")

@@ -29,6 +29,7 @@ import numpy as np
 from benchmarks.compare import Check, compare, load_tolerances
 from benchmarks.paired import decode, encode
 from benchmarks.plant import ENV
+from slimkit.errors import SlimkitError
 
 log = logging.getLogger(__name__)
 SLOWER = 0.2
@@ -228,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    result = study(args)
+    try:
+        result = study(args)
+    except SlimkitError as exc:  # a bad run folder, row or tolerances file: one line
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     atomic.write_json(Path(f"{args.out}.json"), result)
     atomic.write_text(Path(f"{args.out}.md"), markdown(result))
     sys.stdout.write(markdown(result))
