@@ -19,6 +19,7 @@ import argparse
 import copy
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -147,8 +148,12 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
     plants = {"unchanged": {}, "slower rows": {r.rsplit("/", 1)[0]: SLOWER for r in args.rows},
               "slower reference": {f"{cfg.reference}/pytorch": SLOWER}}
     scratch = Path(tempfile.mkdtemp(prefix="slimkit-gate-study-"))
+    try:
+        baseline = bench_once(args.run_dir, cfg, scratch / "baseline", {})
+    except SlimkitError:  # nothing measured: leave no empty scratch folder behind
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     log.info("reports kept in %s", scratch)
-    baseline = bench_once(args.run_dir, cfg, scratch / "baseline", {})
     judge = Judge(baseline, args.tolerances, args.rows, f"{cfg.reference}/pytorch/cpu")
     for i in range(args.runs):
         for kind, plant in plants.items():
