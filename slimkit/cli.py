@@ -36,6 +36,8 @@ def _run_commands(commands: Any) -> None:
     run.add_argument("recipe")
     run.add_argument("--out", help="output folder (default: the recipe's output_dir, 'runs')")
     run.add_argument("--force", action="store_true", help="redo finished stages too")
+    run.add_argument("--seed", type=int, help="the recipe's seed, for a seed study (default: its "
+                     "'seed'); pair it with --out so each seed keeps its own folder")
     commands.add_parser("list-stages", help="every registered stage and its fields")
 
 
@@ -139,7 +141,9 @@ def _validate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     planned = plan(args.recipe, build_registry())
-    names = ", ".join(f"{c.variant_name} ({c.kind})" for c in planned.stages)
+    # each stage's parent shown: a stage without one continues from the stage above it
+    names = ", ".join(f"{c.variant_name} ({c.kind} from {planned.parent_of(i)})"
+                      for i, c in enumerate(planned.stages))
     print(f"{args.recipe}: ok in {time.perf_counter() - started:.2f}s: {len(planned.splits.train)} "
           f"train / {len(planned.splits.eval)} eval rows, labels {planned.splits.train.label_names}; "
           f"stages: {names}")
@@ -152,6 +156,8 @@ def _run(args: argparse.Namespace) -> int:
 
     registry = build_registry()
     planned = plan(args.recipe, registry)
+    if args.seed is not None:  # part of every stage's fingerprint: a new seed reruns them all
+        planned.recipe = planned.recipe.model_copy(update={"seed": args.seed})
     started = time.perf_counter()
     manifests = execute(planned, registry, out_dir=args.out, force=args.force)
     print(_table(manifests))

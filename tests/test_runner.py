@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from benchmarks.seed_table import collect, markdown, summarize
 from slimkit import artifacts
 from slimkit.planning import plan
 from slimkit.run_lock import LOCK
@@ -206,3 +207,38 @@ def test_with_separate_validation_rows_the_stage_evaluates_on_eval_after(
                                extra_data=f"\n  validation: {train}"), registry)
     execute(planned, registry)
     assert calls == [1]
+
+
+def test_cli_seed_overrides_the_recipe_seed_and_reruns_the_stages(tmp_path, sentiment_files):
+    from slimkit.cli import main
+
+    recipe = tiny_recipe(tmp_path, *sentiment_files)
+    [default] = run(recipe, out_dir=str(tmp_path / "a"))
+    assert main(["-q", "run", str(recipe), "--seed", "7", "--out", str(tmp_path / "b")]) == 0
+    seeded = json.loads((tmp_path / "b" / "tiny" / "teacher" / "manifest.json").read_text())
+    assert seeded["recipe"]["resolved"]["seed"] == 7 != default["recipe"]["resolved"]["seed"]
+    assert seeded["fingerprint"] != default["fingerprint"]
+    assert seeded["files"]["model.safetensors"] != default["files"]["model.safetensors"]
+    # the seed study's table reads both runs back, one column per seed
+    [row] = summarize(collect([tmp_path / "a" / "tiny", tmp_path / "b" / "tiny"], "accuracy"),
+                      control="teacher")
+    assert row["seeds"] == {3: default["metrics"]["accuracy"], 7: seeded["metrics"]["accuracy"]}
+
+
+def test_seed_table_pairs_each_variant_with_the_control_seed_by_seed():
+    scores = {"control": {1: 0.80, 2: 0.84, 3: 0.82}, "new": {1: 0.83, 2: 0.83, 3: 0.86}}
+    rows = {r["variant"]: r for r in summarize(scores, control="control")}
+    new = rows["new"]
+    assert new["mean"] == pytest.approx(0.84) and (new["min"], new["max"]) == (0.83, 0.86)
+    assert new["change"] == pytest.approx(0.02)  # +0.03, -0.01, +0.04
+    assert (new["change_min"], new["change_max"]) == (pytest.approx(-0.01), pytest.approx(0.04))
+    assert (new["better"], new["paired"]) == (2, 3)
+    assert "+2.00 [-1.00, +4.00], better in 2/3" in markdown(list(rows.values()), "f1", "control")
+
+
+def test_validate_names_each_stage_parent_the_implicit_one_too(tmp_path, sentiment_files):
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TWO_STAGES)
+    out = subprocess.run([sys.executable, "-m", "slimkit", "validate", str(recipe)],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "teacher (finetune from base), copy (import from teacher)" in out.stdout
