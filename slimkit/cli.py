@@ -236,9 +236,14 @@ def _bench(args: argparse.Namespace) -> int:
     out = Path(args.out or args.run_dir)
     command = shlex.join(["slimkit", *args.argv])
     with run_lock(out, command):
-        bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet,
-              extra={"command": command})
+        report = bench(Path(args.run_dir), cfg, out_dir=out, progress=not args.quiet,
+                       extra={"command": command})
     print((out / MARKDOWN).read_text(encoding="utf-8"))
+    failed = [r for r in report["rows"] if r.get("status") == "failed"]
+    if report["rows"] and len(failed) == len(report["rows"]):  # nothing measured: not a pass
+        print(f"error: every measurement failed; the first: {failed[0]['variant']}/"
+              f"{failed[0]['backend']}: {failed[0].get('reason', '')}", file=sys.stderr)
+        return 1
     return 0
 
 

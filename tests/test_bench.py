@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,9 +45,9 @@ CPU_ROWS = {"teacher/pytorch/cpu", "teacher/onnxruntime/cpu", "teacher/openvino/
             "onnx-int8/onnxruntime/cpu", "onnx-int8/openvino/cpu"}
 
 
-def slimkit_cli(*args: str) -> subprocess.CompletedProcess:
+def slimkit_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "slimkit", "-q", *args], capture_output=True,
-                          text=True, cwd=REPO)
+                          text=True, cwd=REPO, env=env and {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +320,16 @@ def test_a_planted_slowdown_is_caught_end_to_end(benched, tmp_path):
     failing = [line.split(" | ")[:2] for line in out.stdout.splitlines() if line.endswith("| FAIL |")]
     assert ["| candidate/pytorch/cpu", "p50_ratio geomean of 1 shape(s)"] in failing
     assert all(row == "| candidate/pytorch/cpu" for row, _ in failing)
+
+
+def test_bench_exits_1_when_every_measurement_failed(benched, tmp_path):
+    out = slimkit_cli("bench", str(benched), "--out", str(tmp_path), "--backends", "pytorch",
+                      "--batch-sizes", "1", "--seq-lens", "8", "--rounds", "1",
+                      env={"SLIMKIT_PLANT_SLOWDOWN": "teacher/pytorch=fast"})
+    assert out.returncode == 1, out.stdout
+    assert "error: every measurement failed; the first: teacher/pytorch: " in out.stderr
+    assert "is not variant/backend=FACTOR" in out.stderr
+    assert (tmp_path / "report.json").is_file()  # the report still says what failed, row by row
 
 
 def test_the_example_workflow_points_at_a_valid_baseline_and_tolerances():
