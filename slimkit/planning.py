@@ -118,5 +118,6 @@ def base_fingerprint(plan: Plan) -> str:
     model = recipe.model if isinstance(recipe.model, str) else recipe.model.model_dump()
     return sha256_json({
         "model": model, "seed": recipe.seed,
-        "data": recipe.data.model_dump(exclude={*local, "max_file_mb", "max_row_chars"}),
+        "data": recipe.data.model_dump(exclude={*local, "max_file_mb", "max_row_chars"},
+                                       exclude_defaults=True),
         "data_files": {split: sha256_file(path) for split, path in local.items()}})

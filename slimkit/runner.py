@@ -126,8 +126,7 @@ def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
              fingerprints: dict[str, str], manifests: list[Manifest], force: bool) -> None:
     for index, config in enumerate(plan.stages):
         name, parent = config.variant_name, plan.parent_of(index)
-        fingerprints[name] = artifacts.sha256_json(
-            {"stage": config.model_dump(mode="json"), "parent": fingerprints[parent]})
+        fingerprints[name] = stage_fingerprint(config, fingerprints[parent])
         folder = run_dir / name
         if not force and artifacts.is_finished(folder, fingerprints[name]):
             log.info("%s: finished earlier with the same inputs, skipped", name)
@@ -135,6 +134,14 @@ def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
             continue
         log.info("%s: running %s on %s", name, config.kind, parent)
         manifests.append(_run_stage(plan, registry, config, ctx, parent, folder, fingerprints))
+
+
+def stage_fingerprint(config: StageConfig, parent_fingerprint: str) -> str:
+    """What a stage's variant depends on. Fields at their defaults are left out, so a field that a
+    newer slimkit adds does not redo a finished run (the cost: a changed default does not either;
+    the manifest keeps the whole config). The kind is kept: it is a default of its own class."""
+    stage = {"kind": config.kind, **config.model_dump(mode="json", exclude_defaults=True)}
+    return artifacts.sha256_json({"stage": stage, "parent": parent_fingerprint})
 
 
 def _run_stage(plan: Plan, registry: Registry, config: StageConfig, ctx: RunContext,

@@ -10,7 +10,7 @@ from benchmarks.seed_table import collect, markdown, summarize
 from slimkit import artifacts
 from slimkit.planning import plan
 from slimkit.run_lock import LOCK
-from slimkit.runner import build_registry, execute
+from slimkit.runner import build_registry, execute, stage_fingerprint
 
 from .conftest import REPO, TEACHER_STAGE, tiny_recipe
 
@@ -75,6 +75,25 @@ def test_second_run_skips_finished_stages_and_a_changed_stage_is_redone(
     assert len(third[0]["training"]["history"]) == 2
     assert third[1]["parent_fingerprint"] == third[0]["fingerprint"] != first[0]["fingerprint"]
     assert "skipped" not in caplog.text  # the child of a changed stage is stale too
+
+
+def test_a_field_a_newer_slimkit_adds_keeps_the_fingerprint_and_the_kind_counts():
+    from compress.finetune import FinetuneConfig
+    from export.onnx import OnnxConfig
+    from export.openvino import OpenVinoConfig
+
+    class Newer(FinetuneConfig):
+        added_later: bool = False
+
+    raw = {"kind": "finetune", "name": "t", "epochs": 2, "learning_rate": 1e-4}
+    assert stage_fingerprint(Newer(**raw), "p") == stage_fingerprint(FinetuneConfig(**raw), "p")
+    assert stage_fingerprint(Newer(**raw, added_later=True), "p") != \
+        stage_fingerprint(FinetuneConfig(**raw), "p")
+    assert stage_fingerprint(FinetuneConfig(**raw), "p") != stage_fingerprint(
+        FinetuneConfig(**raw), "q")  # the parent counts
+    # two kinds with every field at its default differ by their kind alone
+    assert stage_fingerprint(OnnxConfig(kind="onnx", name="x"), "p") != \
+        stage_fingerprint(OpenVinoConfig(kind="openvino", name="x"), "p")
 
 
 def test_interrupted_run_keeps_finished_stages_and_redoes_the_unfinished(
