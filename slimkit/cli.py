@@ -152,12 +152,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from slimkit.planning import plan
+    from slimkit.recipe import Recipe, parse_model
     from slimkit.runner import build_registry, execute
 
     registry = build_registry()
     planned = plan(args.recipe, registry)
     if args.seed is not None:  # part of every stage's fingerprint: a new seed reruns them all
-        planned.recipe = planned.recipe.model_copy(update={"seed": args.seed})
+        planned.recipe = parse_model(Recipe, {**planned.recipe.model_dump(), "seed": args.seed},
+                                     file="--seed")
     started = time.perf_counter()
     manifests = execute(planned, registry, out_dir=args.out, force=args.force)
     print(_table(manifests))

@@ -58,7 +58,8 @@ class RandomModel(Strict):
 
 class Recipe(Strict):
     name: str
-    seed: int = 42
+    # numpy's (and so accelerate's set_seed) range: a seed outside it fails at the first training
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="seeds torch, numpy and Python's random")
     output_dir: str = "runs"
     threads: PositiveInt | None = None
     model: str | RandomModel

@@ -239,6 +239,10 @@ def test_cli_seed_overrides_the_recipe_seed_and_reruns_the_stages(tmp_path, sent
     assert seeded["fingerprint"] != default["fingerprint"]
     assert seeded["files"]["model.safetensors"] != default["files"]["model.safetensors"]
     # the seed study's table reads both runs back, one column per seed
+    out = subprocess.run([sys.executable, "-m", "slimkit", "run", str(recipe), "--seed", "-1"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: --seed: seed: Input should be greater than or equal to 0, got -1 (fix the value)"]
     [row] = summarize(collect([tmp_path / "a" / "tiny", tmp_path / "b" / "tiny"], "accuracy"),
                       control="teacher")
     assert row["seeds"] == {3: default["metrics"]["accuracy"], 7: seeded["metrics"]["accuracy"]}
