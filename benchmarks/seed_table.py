@@ -49,7 +49,7 @@ def summarize(scores: dict[str, dict[int, float]], control: str) -> list[dict[st
         raise RecipeError(f"no variant '{control}' in these runs", field="--control",
                           fix=f"use one of: {', '.join(sorted(scores))}")
     rows = []
-    for variant, by_seed in scores.items():
+    for variant, by_seed in sorted(scores.items(), key=lambda item: (item[0] != control, item[0])):
         values = list(by_seed.values())
         shared = sorted(set(by_seed) & set(scores[control]))
         changes = [by_seed[s] - scores[control][s] for s in shared]
