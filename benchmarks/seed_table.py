@@ -34,10 +34,14 @@ def collect(run_dirs: list[Path], metric: str) -> dict[str, dict[int, float]]:
         for folder in sorted(p for p in run_dir.iterdir() if (p / "manifest.json").is_file()):
             manifest = read_manifest(folder)
             seed = (manifest.recipe.resolved or {}).get("seed")
-            metrics = manifest.metrics or {}
-            if seed is None or metric not in metrics:
-                raise RecipeError(f"no seed or no '{metric}' in its manifest", file=str(folder),
-                                  fix=f"rerun it with this slimkit; metrics: {sorted(metrics)}")
+            metrics = {k: v for k, v in (manifest.metrics or {}).items()  # scores, not counts
+                       if isinstance(v, float)}
+            if seed is None:
+                raise RecipeError("its manifest does not record the seed", file=str(folder),
+                                  fix="rerun the recipe with this slimkit")
+            if metric not in metrics:
+                raise RecipeError(f"no metric '{metric}'", file=str(folder), field="--metric",
+                                  fix=f"use one of: {', '.join(sorted(metrics))}")
             scores.setdefault(manifest.variant, {})[seed] = float(metrics[metric])
     return scores
 

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.seed_table import collect, markdown, summarize
 from slimkit import artifacts
+from slimkit.errors import RecipeError
 from slimkit.planning import plan
 from slimkit.run_lock import LOCK
 from slimkit.runner import build_registry, execute, stage_fingerprint
@@ -246,6 +247,8 @@ def test_cli_seed_overrides_the_recipe_seed_and_reruns_the_stages(tmp_path, sent
     [row] = summarize(collect([tmp_path / "a" / "tiny", tmp_path / "b" / "tiny"], "accuracy"),
                       control="teacher")
     assert row["seeds"] == {3: default["metrics"]["accuracy"], 7: seeded["metrics"]["accuracy"]}
+    with pytest.raises(RecipeError, match=r"--metric: no metric 'rows' \(use one of: accuracy, f1\)"):
+        collect([tmp_path / "a" / "tiny"], "rows")
 
 
 def test_seed_table_pairs_each_variant_with_the_control_seed_by_seed():
