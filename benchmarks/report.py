@@ -98,12 +98,15 @@ def render(report: dict[str, Any], folder: Path) -> None:
 
 
 def publish(run_dir: Path, folder: Path, name: str) -> None:
-    """Copy the run's report files to ``folder/<name>.json|.md|.png`` (committed results)."""
+    """Copy the run's report files to ``folder/<name>.json|.png|-training.png`` (committed
+    results), and ``<name>.md`` rendered again so that it names the plot copied beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for source, suffix in ((REPORT, ".json"), (MARKDOWN, ".md"), (PLOT, ".png"),
-                           (TRAINING_PLOT, "-training.png")):
+    for source, suffix in ((REPORT, ".json"), (PLOT, ".png"), (TRAINING_PLOT, "-training.png")):
         if (run_dir / source).is_file():
             atomic.copy_file(run_dir / source, folder / f"{name}{suffix}")
+    if (run_dir / REPORT).is_file():
+        atomic.write_text(folder / f"{name}.md",
+                          markdown(load_report(run_dir / REPORT), f"{name}-training.png"))
 
 
 def add_serving(path: Path, name: str, result: dict[str, Any]) -> None:
@@ -135,7 +138,9 @@ def load_report(path: str | Path) -> dict[str, Any]:
     return report
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any], training_plot: str = TRAINING_PLOT) -> str:
+    """report.md's text; ``training_plot`` names the training plot beside it (published copies
+    carry the recipe's name)."""
     from benchmarks.machine import describe
 
     cfg = BenchmarkConfig.model_validate(report["settings"])
@@ -157,7 +162,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += _search_lines(report.get("search"))
     details = report.get("variants") or {}
     picked = [b["id"].split("/")[0] for b in report.get("best", {}).values()]
-    lines += training_lines(details)
+    lines += training_lines(details, training_plot)
     lines += per_class_lines(details, [report["reference"], *picked, *cfg.peers])
     if report.get("serving"):
         from benchmarks.serving import markdown as serving_table

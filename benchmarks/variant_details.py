@@ -36,13 +36,13 @@ def variant_details(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]
     return out
 
 
-def training_lines(details: dict[str, dict[str, Any]]) -> list[str]:
+def training_lines(details: dict[str, dict[str, Any]], plot: str = TRAINING_PLOT) -> list[str]:
     trained = {n: d["training"] for n, d in details.items() if d.get("training")}
     if not trained:
         return []
     rows = [[name, t["steps"], t["best_step"], f"{t['metric']} {t['best_metric']:.4f}",
              _last_loss(t)] for name, t in trained.items()]
-    return ["", f"Training (loss and validation curves: `{TRAINING_PLOT}` beside this file, one "
+    return ["", f"Training (loss and validation curves: `{plot}` beside this file, one "
             "panel per trained variant):", "",
             *markdown_table(["variant", "steps", "kept step", "best validation", "last loss"], rows)]
 

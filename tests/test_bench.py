@@ -389,3 +389,13 @@ def test_the_report_shows_training_curves_and_per_class_scores(benched, report):
     assert "| teacher | " in text.split("Training (")[1]
     assert "Per class, `teacher`" in text and "| label | precision | recall | F1 | support |" in text
     assert (benched / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_published_report_names_the_training_plot_published_beside_it(benched, tmp_path):
+    from benchmarks.report import publish
+
+    publish(benched, tmp_path / "results", "tiny")
+    text = (tmp_path / "results" / "tiny.md").read_text()
+    assert "`tiny-training.png` beside this file" in text
+    assert (tmp_path / "results" / "tiny-training.png").read_bytes()[:4] == b"\x89PNG"
+    assert text.replace("tiny-training.png", "training.png") == (benched / "report.md").read_text()
