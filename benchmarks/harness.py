@@ -17,6 +17,7 @@ from typing import Any
 
 from backends.registry import backends
 from benchmarks.paired import encode
+from benchmarks.repeats import merge_repeats
 from benchmarks.targets import Target, exported_graph, needs_graph, plan_targets
 from slimkit import artifacts
 from slimkit.errors import RecipeError, SlimkitError
@@ -38,13 +39,17 @@ def bench(run_dir: Path, cfg: BenchmarkConfig, *, out_dir: Path | None = None,
         log.info("skipped %s/%s/%s: %s", skip.variant, skip.backend, skip.device, skip.reason)
     threads = cfg.threads or physical_cores()
     scratch = Path(tempfile.mkdtemp(prefix="slimkit-bench-"))
-    rows: list[dict[str, Any]] = []
     try:
         rows_file, max_length, identity = _write_eval_rows(run_dir / cfg.reference, targets,
                                                            scratch)
-        for target in progress_bar(targets, desc="bench", unit="measurement", enabled=progress):
-            rows.append(_measure(run_dir, target, cfg, threads, rows_file, max_length, scratch))
-            log.info("%s: %s", target.key, _brief(rows[-1]))
+        measured: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
+        # one pass over every row per repeat: a row's repeats fall minutes apart (repeats.py)
+        passes = [target for _ in range(cfg.repeats) for target in targets]
+        for target in progress_bar(passes, desc="bench", unit="measurement", enabled=progress):
+            measured[target.key].append(_measure(run_dir, target, cfg, threads, rows_file,
+                                                 max_length, scratch))
+            log.info("%s: %s", target.key, _brief(measured[target.key][-1]))
+        rows = [merge_repeats(measured[target.key]) for target in targets]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     report = build_report(run_dir, cfg, threads, rows, [vars(s) for s in skipped],

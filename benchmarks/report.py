@@ -97,6 +97,13 @@ def render(report: dict[str, Any], folder: Path) -> None:
     plot_training(report.get("variants") or {}, folder / TRAINING_PLOT)
 
 
+def _repeats_note(cfg: BenchmarkConfig) -> str:
+    if cfg.repeats == 1:
+        return ""
+    return (f" Each row was measured in {cfg.repeats} processes, one pass over the rows each; "
+            "its latencies are the medians over them (`p50_ratio_repeats` in report.json).")
+
+
 def publish(run_dir: Path, folder: Path, name: str) -> None:
     """Copy the run's report files to ``folder/<name>.json|.png|-training.png`` (committed
     results), and ``<name>.md`` rendered again so that it names the plot copied beside it."""
@@ -154,7 +161,7 @@ def markdown(report: dict[str, Any], training_plot: str = TRAINING_PLOT) -> str:
              f"Machine: {describe(report['machine'])}. Threads: {report['threads']}. "
              f"Reference: `{report['reference']}` on PyTorch FP32, re-measured in every measurement's "
              f"process; ratio = p50 / reference p50 (lower is faster). **Bold**: {_bold_means(report)}. "
-             f"Harness wall time: {report['wall_seconds']:.0f} s.",
+             f"Harness wall time: {report['wall_seconds']:.0f} s.{_repeats_note(cfg)}",
              *([f"Reproduce: `{report['command']}`."] if report.get("command") else []), ""]
     peers = set(cfg.peers)
     lines += markdown_table(head, [_table_cells(row, shapes, row["id"] in best, row["variant"] in peers)

@@ -34,6 +34,8 @@ class BenchmarkConfig(_Strict):
     rounds: PositiveInt = Field(10, description="interleaved rounds of target then reference")
     per_round: PositiveInt = Field(5, description="timed calls per runtime per round")
     min_seconds: float = Field(0.0, ge=0, description="keep adding rounds until this much time")
+    repeats: PositiveInt = Field(1, description="measure every row in this many processes, one "
+                                 "pass over the rows each, and keep the median latencies")
     budget: float = Field(1.0, ge=0, description="accuracy budget in points below the reference")
     metric: Literal["accuracy", "f1"] = Field("accuracy", description="what the budget is on")
     pick_batch: PositiveInt | None = Field(None, description="shape the best pick is judged at "
