@@ -367,3 +367,17 @@ def test_a_slower_reference_shows_as_every_row_looking_faster_at_once():
     [calm] = [c for c in compare(noisy, base, gate) if c.metric.startswith("reference shift")]
     assert not calm.failed and calm.change == "+0.0%"
     assert not [c for c in compare(slower, base, Tolerances()) if "shift" in c.metric]  # opt-in
+
+
+def test_the_reference_variant_on_another_backend_counts_towards_the_shift():
+    """The smoke gate's one row is the teacher on ONNX Runtime: its ratio falls with a slower
+    PyTorch reference like any other row's (only the reference row itself is left out)."""
+    def bench(ratio: float) -> dict:
+        return report(row("teacher/pytorch/cpu", latency=[shape(1, 32, 1.0)], variant="teacher",
+                          backend="pytorch", device="cpu"),
+                      row("teacher/onnxruntime/cpu", latency=[shape(1, 32, ratio)],
+                          variant="teacher", backend="onnxruntime", device="cpu"))
+
+    checks = compare(bench(0.2 / 1.25), bench(0.2), Tolerances(reference_shift=0.10))
+    [shift] = [c for c in checks if c.metric.startswith("reference shift")]
+    assert shift.failed and shift.metric == "reference shift: median p50_ratio change of 1 row(s)"
