@@ -1,11 +1,11 @@
 """A row measured in several processes, merged into one row (``benchmark.repeats``).
 
-Why: on a shared 2-core VM a row's ratio to the reference holds steady within one measurement
-process (its rounds agree within a few per cent) but moves by up to 30 % from one process to the
-next, in spells that last about a minute and touch each backend differently (REPORT.md, "Where
-the latency noise comes from"). More rounds in one process do not average that away; processes
-minutes apart do. So the harness measures every row once per pass, ``repeats`` passes, and each
-shape's latencies are the median over the passes."""
+Why: on a shared 2-core VM a row's p50 ratio to the reference moved by up to 31 % from one
+measurement process to the next, both runtimes switching between speed levels, not together
+(REPORT.md, "Where the latency noise comes from"). Within one bench the median of 3 processes
+against the median of 3 others moved at most 9.8 %; across benches the smoke gate study saw no
+narrowing (the spells outlast a bench). So the harness measures every row once per pass,
+``repeats`` passes, and each shape's latencies are the median over the passes."""
 
 from __future__ import annotations
 
