@@ -1,88 +1,52 @@
-"""The gate study's comparisons judged again with other tolerances, from what the study kept
-(each comparison's latency moves and its quality verdicts), without benchmarking again:
+"""The gate study's comparisons judged again with other tolerances, through ``compare`` itself,
+from the reports the study kept in OUT-reports/, without benchmarking again:
 
-    python -m benchmarks.gate_rejudge benchmarks/results/gate-study-sst2.json \\
+    python -m benchmarks.gate_rejudge /tmp/gs/gate-study-smoke.json \\
         --tolerances benchmarks/baselines/tolerances.yaml
 
-Latency checks are recomputed from the kept rises: a row's geometric mean (``latency``), each
-shape (``latency_shape``), the reference's calibrated time (``latency_calibrated``) and the
-median row's ratio change (``reference_shift``, which a study older than that check did not run
-but whose inputs, the rows' geometric means, it kept). Accuracy and F1 verdicts are kept as
-measured: they do not depend on the latency limits, and are not rejudged when a tolerances file
-changes accuracy, f1 or significance."""
+Every check is redone, quality ones included, exactly as ``slimkit compare`` would with that
+file; only the verdict's judging (was it right for the kind planted) is the study's own.
+Studies made before the study kept its reports cannot be rejudged: run them again."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.compare import load_tolerances
-from benchmarks.gate_study import KINDS, counts
+from benchmarks.compare import compare, load_tolerances
+from benchmarks.gate_study import KINDS, counts, judged
+from slimkit.errors import SlimkitError
 from slimkit.settings import Tolerances
 
-SHAPE = re.compile(r"^b\d+/s\S+ p50_ratio$")
+
+def rejudge(study: dict[str, Any], reports: Path, tol: Tolerances) -> dict[str, str]:
+    """Per kind, false alarms or catches of the study's comparisons under ``tol``."""
+    baseline = _read(reports / "baseline.json")
+    verdicts = [judged(result["kind"], compare(_read(reports / result["report"]), baseline, tol),
+                       study["rows"], study["reference"], None)
+                for result in study["results"]]
+    return counts(verdicts)
 
 
-def failures(result: dict[str, Any], tol: Tolerances, reference: str) -> list[tuple[str, str]]:
-    """(row, check) of every check the tolerances fail in one kept comparison."""
-    out, geomeans = [], []
-    for key, rise in result["moves"].items():
-        row, metric = key.split(": ", 1)
-        if "geomean" in metric:
-            if row != reference:
-                geomeans.append(1 + rise)
-            if tol.latency is not None and rise > tol.latency:
-                out.append((row, "latency"))
-        elif SHAPE.match(metric) and tol.latency_shape is not None and rise > tol.latency_shape:
-            out.append((row, "latency_shape"))
-        elif "p50_calibrated" in metric and tol.latency_calibrated is not None \
-                and rise > tol.latency_calibrated:
-            out.append((row, "latency_calibrated"))
-    if tol.reference_shift is not None and geomeans \
-            and 1 - statistics.median(geomeans) > tol.reference_shift:
-        out.append((reference, "reference_shift"))
-    kept = {tuple(f.split(": ")[:2]) for f in result["failed"]}
-    out += [(row, metric) for row, metric in kept if metric in ("accuracy", "f1")]
-    return out
+def kept_reports(path: Path, study: dict[str, Any]) -> Path:
+    """The folder of the reports ``study`` (read from ``path``) compared."""
+    if "reports" not in study:
+        raise SlimkitError(f"{path}: this study kept no reports (made before studies kept them); "
+                           "run the study again to judge it with other tolerances")
+    folder = path.parent / study["reports"]
+    if not folder.is_dir():
+        raise SlimkitError(f"{path}: its reports folder {folder} is missing (keep OUT-reports/ "
+                           "beside OUT.json)")
+    return folder
 
 
-def rejudge(study: dict[str, Any], tol: Tolerances) -> dict[str, str]:
-    reference = _reference(study)
-    verdicts = []
-    for result in study["results"]:
-        failed = failures(result, tol, reference)
-        kind, rows = result["kind"], study["rows"]
-        if kind == "unchanged":
-            right = not failed
-        elif kind == "slower rows":
-            right = all(any(r == row and m.startswith("latency") for r, m in failed) for row in rows)
-        elif kind == "slower reference":
-            right = any(r == reference for r, _ in failed)
-        else:
-            right = all((row, "accuracy") in failed for row in rows)
-        verdicts.append({"kind": kind, "right": right})
-    out = counts(verdicts)
-    quality = ("accuracy", "f1", "significance")
-    if any(study["tolerances"].get(k) != getattr(tol, k) for k in quality):
-        # the kept quality verdicts were judged with the study's own limits
-        out["accuracy -2 pt"] = "not rejudged (its quality limits differ from the study's)"
-    return out
-
-
-def _reference(study: dict[str, Any]) -> str:
-    """The reference row's id: the row of every comparison's calibrated reference check, else
-    the one geometric mean that never moves (a ratio to itself)."""
-    for result in study["results"]:
-        for key in result["moves"]:
-            if "reference p50_calibrated" in key:
-                return key.split(": ")[0]
-    return next(key.split(": ")[0] for key, rise in study["results"][0]["moves"].items()
-                if "geomean" in key and all(r["moves"].get(key) == 0 for r in study["results"]))
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SlimkitError(f"{path}: a kept report is missing")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", type=Path, help="a gate study's OUT.json")
     parser.add_argument("--tolerances", nargs="+", required=True)
     args = parser.parse_args(argv)
-    if not args.study.is_file():
-        parser.error(f"{args.study}: no such file (give a gate study's OUT.json)")
-    study = json.loads(args.study.read_text(encoding="utf-8"))
-    rows = [[path, *rejudge(study, load_tolerances(path)).values()] for path in args.tolerances]
+    try:
+        if not args.study.is_file():
+            raise SlimkitError(f"{args.study}: no such file (give a gate study's OUT.json)")
+        study = json.loads(args.study.read_text(encoding="utf-8"))
+        reports = kept_reports(args.study, study)
+        rows = [[path, *rejudge(study, reports, load_tolerances(path)).values()]
+                for path in args.tolerances]
+    except SlimkitError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     sys.stdout.write("\n".join(markdown_table(["tolerances", *KINDS], rows)) + "\n")
     return 0
 

@@ -11,7 +11,9 @@ falls on every kind alike): unchanged (a failure is a false alarm), the ``--rows
 and the reference path (the PyTorch reference, wherever it is timed) 20 % slower; the slow-downs
 are planted through ``benchmarks/plant.py``. Each unchanged report is also compared once more
 with 2 pt of each row's eval rows flipped from right to wrong (a real drop in a real variant's
-predictions). Every comparison is against the baseline."""
+predictions). Every comparison is against the baseline. Every report compared, the baseline
+first, is kept in OUT-reports/, so that ``benchmarks/gate_rejudge.py`` can judge them again
+through ``compare`` with other tolerances."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import numpy as np
 from benchmarks.compare import Check, compare, load_tolerances
 from benchmarks.paired import decode, encode
 from benchmarks.plant import ENV
+from slimkit import atomic
 from slimkit.errors import SlimkitError
 
 log = logging.getLogger(__name__)
@@ -110,8 +113,10 @@ class Judge:
     limit of the calibrated-time sweep) and with the other tolerances files."""
 
     def __init__(self, baseline: dict[str, Any], paths: list[str], rows: list[str],
-                 reference: str) -> None:
-        self.baseline, self.rows, self.reference = baseline, rows, reference
+                 reference: str, keep: Path) -> None:
+        self.baseline, self.rows, self.reference, self.keep = baseline, rows, reference, keep
+        keep.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(keep / "baseline.json", baseline)
         self.tolerances = {path: load_tolerances(path) for path in paths}
         self.tol = self.tolerances[paths[0]]
         self.sweep: dict[str, list[dict[str, Any]]] = {str(x): [] for x in (None, *SWEEP)}
@@ -119,10 +124,12 @@ class Judge:
 
     def record(self, kind: str, new: dict[str, Any]) -> bool:
         checks = compare(new, self.baseline, self.tol)
+        name = f"{kind.replace(' ', '-')}-{sum(r['kind'] == kind for r in self.sweep['None'])}.json"
+        atomic.write_json(self.keep / name, new)
         for limit, results in self.sweep.items():
             results.append({**judged(kind, checks, self.rows, self.reference,
                                      None if limit == "None" else float(limit)),
-                            "moves": moves(checks)})
+                            "moves": moves(checks), "report": name})
         for path, results in self.others.items():
             results.append(judged(kind, compare(new, self.baseline, self.tolerances[path]),
                                   self.rows, self.reference, None))
@@ -130,6 +137,7 @@ class Judge:
 
     def summary(self) -> dict[str, Any]:
         return {"tolerances": self.tol.model_dump(), "counts": counts(self.sweep["None"]),
+                "reference": self.reference, "reports": self.keep.name,
                 "other_tolerances": {path: {"tolerances": self.tolerances[path].model_dump(),
                                             "counts": counts(r)} for path, r in self.others.items()},
                 "calibrated_sweep": {limit: counts(r) for limit, r in self.sweep.items()
@@ -155,7 +163,8 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     log.info("reports kept in %s", scratch)
-    judge = Judge(baseline, args.tolerances, args.rows, f"{cfg.reference}/pytorch/cpu")
+    judge = Judge(baseline, args.tolerances, args.rows, f"{cfg.reference}/pytorch/cpu",
+                  Path(f"{args.out}-reports"))
     for i in range(args.runs):
         for kind, plant in plants.items():
             new = bench_once(args.run_dir, cfg, scratch / f"{kind}-{i}", plant)
@@ -218,8 +227,6 @@ def _limits(tolerances: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from slimkit import atomic
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gate_study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
@@ -234,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="each bench measures every row in this many processes (medians)")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
+    parser.add_argument("--out", required=True,
+                        help="writes OUT.json, OUT.md and the compared reports in OUT-reports/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:

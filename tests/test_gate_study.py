@@ -95,26 +95,49 @@ def test_each_kind_is_right_only_when_the_gate_says_what_was_planted():
                                "slower reference": "0/1 caught", "accuracy -2 pt": "1/1 caught"}
 
 
-def test_rejudging_a_kept_study_recomputes_latency_verdicts_and_keeps_quality_ones():
-    from benchmarks.gate_rejudge import rejudge
+def timed(row_id: str, ratio: float, accuracy: float = 0.9) -> dict:
+    latency = [{"batch_size": 1, "seq_len": 64, "p50_ms": 10 * ratio, "p50_ratio": ratio,
+                "p90_ratio": ratio}]
+    return {"id": row_id, "status": "ok", "quality": {"accuracy": accuracy, "f1": 0.9},
+            "latency": latency}
+
+
+def test_rejudging_a_kept_study_runs_compare_on_its_kept_reports(tmp_path):
+    from benchmarks.gate_rejudge import kept_reports, main, rejudge
+    from benchmarks.gate_study import Judge
+    from slimkit import atomic
     from slimkit.settings import Tolerances
 
-    geo, cal = "p50_ratio geomean of 1 shape(s)", "b1/s64 reference p50_calibrated (median of 2)"
+    def bench(ratio: float, accuracy: float = 0.9) -> dict:
+        return {"reference": "teacher", "rows": [timed(REF, 1.0), timed(ROW, ratio, accuracy)]}
 
-    def kept(kind: str, row: float, ref: float, calibrated: float, failed=()) -> dict:
-        return {"kind": kind, "failed": list(failed), "moves": {
-            f"{REF}: {geo}": 0.0, f"{ROW}: {geo}": row, f"{REF}: {cal}": calibrated}}
+    tolerances = tmp_path / "loose.yaml"
+    tolerances.write_text("latency: 0.5\nsignificance: null\n")
+    judge = Judge(bench(1.0), [str(tolerances)], [ROW], REF, tmp_path / "study-reports")
+    for kind, new in [("unchanged", bench(1.12)), ("slower rows", bench(1.25)),
+                      ("accuracy -2 pt", bench(1.0, 0.88))]:
+        judge.record(kind, new)
+    study = {"rows": [ROW], **judge.summary()}
+    atomic.write_json(tmp_path / "study.json", study)
+    assert sorted(p.name for p in (tmp_path / "study-reports").iterdir()) == [
+        "accuracy--2-pt-0.json", "baseline.json", "slower-rows-0.json", "unchanged-0.json"]
+    reports = kept_reports(tmp_path / "study.json", study)
+    # the same reports, judged by compare with tighter limits: the 12 % rise is now a false alarm
+    tight = rejudge(study, reports, Tolerances(latency=0.1, significance=None))
+    assert tight == {"unchanged": "1/1 false alarms", "slower rows": "1/1 caught",
+                     "slower reference": "0/0 caught", "accuracy -2 pt": "1/1 caught"}
+    loose = rejudge(study, reports, Tolerances(latency=0.5, accuracy=5, significance=None))
+    assert loose == {"unchanged": "0/1 false alarms", "slower rows": "0/1 caught",
+                     "slower reference": "0/0 caught", "accuracy -2 pt": "0/1 caught"}
+    assert main([str(tmp_path / "study.json"), "--tolerances", str(tolerances)]) == 0
 
-    study = {"rows": [ROW], "tolerances": Tolerances().model_dump(), "results": [
-        kept("unchanged", 0.05, 0, 0.30),  # the calibrated time moved with nothing planted
-        kept("slower rows", 0.18, 0, 0.0),
-        kept("slower reference", -0.2, 0, 0.25),
-        kept("accuracy -2 pt", 0.05, 0, 0.30, [f"{ROW}: accuracy: -2.00 pt"])]}
-    calibrated = rejudge(study, Tolerances(latency=0.15, latency_calibrated=0.2))
-    assert calibrated == {"unchanged": "1/1 false alarms", "slower rows": "1/1 caught",
-                          "slower reference": "1/1 caught", "accuracy -2 pt": "1/1 caught"}
-    shift = rejudge(study, Tolerances(latency=0.2, reference_shift=0.1))
-    assert shift == {"unchanged": "0/1 false alarms", "slower rows": "0/1 caught",
-                     "slower reference": "1/1 caught", "accuracy -2 pt": "1/1 caught"}
-    other = rejudge(study, Tolerances(significance=0.1))  # quality verdicts cannot be redone
-    assert other["accuracy -2 pt"] == "not rejudged (its quality limits differ from the study's)"
+
+def test_a_study_without_kept_reports_is_refused_in_one_line(tmp_path, capsys):
+    from benchmarks.gate_rejudge import main
+
+    old = tmp_path / "old.json"
+    old.write_text('{"rows": [], "results": []}')
+    assert main([str(old), "--tolerances", "benchmarks/baselines/tolerances.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kept no reports" in err
+    assert main([str(tmp_path / "nope.json"), "--tolerances", "x.yaml"]) == 2
