@@ -4,6 +4,7 @@ onnxruntime-gpu. A plain PyTorch variant runs here through an ONNX export the be
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -24,6 +25,9 @@ def session(path: Path, threads: int | None, device: str = "cpu",
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or physical_cores()
     options.inter_op_num_threads = 1
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        # ONNX Runtime has no environment variable of its own: it waits like OpenMP is told to
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile_prefix:
         options.enable_profiling, options.profile_file_prefix = True, profile_prefix
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") \

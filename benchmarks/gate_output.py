@@ -18,7 +18,7 @@ FORMATS = ("markdown", "json", "junit", "github")
 # what two reports must share to be compared: (where in the report, what it is); a different
 # reference is refused by compare itself
 COMPARABLE = ((("recipe",), "recipe"), (("eval_rows", "sha256"), "eval rows (sha256)"),
-              (("settings", "metric"), "metric"))
+              (("settings", "metric"), "metric"), (("settings", "spin_wait"), "spin_wait"))
 
 
 def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:

@@ -152,7 +152,8 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
     cfg = parse_model(BenchmarkConfig, {
         "variants": sorted({row.split("/")[0] for row in args.rows}), "backends": args.backends,
         "devices": ["cpu"], "batch_sizes": args.batch_sizes, "seq_lens": args.seq_lens,
-        "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats},
+        "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats,
+        "spin_wait": args.spin_wait},
         file="gate_study")
     plants = {"unchanged": {}, "slower rows": {r.rsplit("/", 1)[0]: SLOWER for r in args.rows},
               "slower reference": {f"{cfg.reference}/pytorch": SLOWER}}
@@ -240,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-round", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1,
                         help="each bench measures every row in this many processes (medians)")
+    parser.add_argument("--spin-wait", choices=("true", "false"), default="true",
+                        help="false: runtime threads sleep between calls (benchmark.spin_wait)")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", required=True,
                         help="writes OUT.json, OUT.md and the compared reports in OUT-reports/")

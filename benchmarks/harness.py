@@ -130,6 +130,10 @@ def _run_worker(spec: dict[str, Any], stem: Path, threads: int, timeout: int) ->
     spec_path, out_path = stem.with_suffix(".spec.json"), stem.with_suffix(".out.json")
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    if not spec["settings"].get("spin_wait", True):
+        # the target and the reference alternate in one process: each runtime's spinning pool
+        # would otherwise steal the cores from the other's calls (REPORT.md, spin-waiting)
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     started = time.perf_counter()
     try:
         proc = subprocess.run(worker_command(spec_path, out_path), capture_output=True, text=True,

@@ -158,7 +158,8 @@ def markdown(report: dict[str, Any], training_plot: str = TRAINING_PLOT) -> str:
             "peak RSS MB"] + [f"b{b}/{'real texts' if s == REAL else f's{s}'} p50 ms (ratio)"
                               for b, s in shapes]
     lines = [f"# Benchmark of `{report['run_dir']}`", "",
-             f"Machine: {describe(report['machine'])}. Threads: {report['threads']}. "
+             f"Machine: {describe(report['machine'])}. Threads: {report['threads']}"
+             f"{'' if cfg.spin_wait else ', sleeping between calls (spin_wait: false)'}. "
              f"Reference: `{report['reference']}` on PyTorch FP32, re-measured in every measurement's "
              f"process; ratio = p50 / reference p50 (lower is faster). **Bold**: {_bold_means(report)}. "
              f"Harness wall time: {report['wall_seconds']:.0f} s.{_repeats_note(cfg)}",

@@ -36,6 +36,10 @@ class BenchmarkConfig(_Strict):
     min_seconds: float = Field(0.0, ge=0, description="keep adding rounds until this much time")
     repeats: PositiveInt = Field(1, description="measure every row in this many processes, one "
                                  "pass over the rows each, and keep the median latencies")
+    spin_wait: bool = Field(True, description="let idle runtime threads spin between calls "
+                            "(each runtime's default); false: they sleep (OMP_WAIT_POLICY=PASSIVE, "
+                            "ONNX Runtime without spinning): steadier ratios from one process to "
+                            "the next, slower PyTorch calls (benchmarks/REPORT.md)")
     budget: float = Field(1.0, ge=0, description="accuracy budget in points below the reference")
     metric: Literal["accuracy", "f1"] = Field("accuracy", description="what the budget is on")
     pick_batch: PositiveInt | None = Field(None, description="shape the best pick is judged at "

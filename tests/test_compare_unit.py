@@ -306,12 +306,14 @@ def test_every_output_format_names_each_failure_in_one_line(tmp_path, monkeypatc
     ("recipe", "mrpc-minilm", "recipe is 'mrpc-minilm' in the new report, 'sst2-minilm'"),
     ("eval_rows", {"sha256": "b"}, "eval rows (sha256) is 'b' in the new report, 'a'"),
     ("settings", {"metric": "f1"}, "metric is 'f1' in the new report, 'accuracy'"),
+    ("settings", {"metric": "accuracy", "spin_wait": False},
+     "spin_wait is False in the new report, True"),
 ])
 def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, value, what):
     from benchmarks.gate_output import refuse_incomparable
 
     base = {**report(row()), "recipe": "sst2-minilm", "eval_rows": {"sha256": "a"},
-            "settings": {"metric": "accuracy"}}
+            "settings": {"metric": "accuracy", "spin_wait": True}}
     refuse_incomparable(copy.deepcopy(base), base)
     with pytest.raises(RecipeError) as caught:
         refuse_incomparable({**base, field: value}, base)
