@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.rows import latency_at
+from benchmarks.rows import latency_at, row_id
 from slimkit.errors import RecipeError
 from slimkit.settings import Tolerances
 from slimkit.tables import markdown_table
@@ -74,7 +74,7 @@ def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
         base = was.get(row["id"])
         # the reference row itself is 1.0 by definition; the reference variant on another
         # backend is a row like any other (the smoke gate's only row is the teacher on ONNX Runtime)
-        is_reference = row["id"] == f"{baseline['reference']}/pytorch/{row.get('device', 'cpu')}"
+        is_reference = row["id"] == row_id(baseline["reference"], "pytorch", row.get("device", "cpu"))
         if row.get("status") != "ok" or base is None or is_reference:
             continue
         shapes = [(e, latency_at(row, e["batch_size"], e["seq_len"])) for e in base["latency"] or []]
@@ -86,7 +86,7 @@ def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
     out = []
     for device, ratios in changes.items():
         change = statistics.median(ratios) - 1
-        out.append(Check(f"{baseline['reference']}/pytorch/{device}",
+        out.append(Check(row_id(baseline["reference"], "pytorch", device),
                          f"reference shift: median p50_ratio change of {len(ratios)} row(s)",
                          1.0, 1 + change, f"{change:+.1%}", f"drop <= {tol.reference_shift:.0%}",
                          -change > tol.reference_shift, abs(change) > tol.reference_shift / 3))
@@ -103,7 +103,7 @@ def _reference_path(new: dict[str, Any], baseline: dict[str, Any], tol: Toleranc
     for (device, batch, seq), was in reference_calibrated(baseline).items():
         now = reference_calibrated(new).get((device, batch, seq))
         if now is not None:
-            out.append(_rise(f"{baseline['reference']}/pytorch/{device}",
+            out.append(_rise(row_id(baseline["reference"], "pytorch", device),
                              f"b{batch}/s{seq} reference p50_calibrated (median of {now[1]} "
                              "processes)", was[0], now[0], tol.latency_calibrated))
     return out

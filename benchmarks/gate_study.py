@@ -32,6 +32,7 @@ import numpy as np
 from benchmarks.compare import Check, compare, load_tolerances
 from benchmarks.paired import decode, encode
 from benchmarks.plant import ENV
+from benchmarks.rows import row_id
 from slimkit import atomic
 from slimkit.errors import SlimkitError
 
@@ -164,7 +165,7 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     log.info("reports kept in %s", scratch)
-    judge = Judge(baseline, args.tolerances, args.rows, f"{cfg.reference}/pytorch/cpu",
+    judge = Judge(baseline, args.tolerances, args.rows, row_id(cfg.reference, "pytorch", "cpu"),
                   Path(f"{args.out}-reports"))
     for i in range(args.runs):
         for kind, plant in plants.items():

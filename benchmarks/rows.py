@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def row_id(variant: str, backend: str, device: str) -> str:
+    """A row's id in a report (``Target.key``), which the gate reads back."""
+    return f"{variant}/{backend}/{device}"
+
+
 def latency_at(row: dict[str, Any], batch_size: int, seq_len: int) -> dict[str, Any] | None:
     return next((x for x in row.get("latency") or [] if x["batch_size"] == batch_size
                  and x["seq_len"] == seq_len), None)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.registry import backends
+from benchmarks.rows import row_id
 from slimkit import artifacts, atomic
 from slimkit.errors import RecipeError
 from slimkit.manifest import Manifest
@@ -29,7 +30,7 @@ class Target:
 
     @property
     def key(self) -> str:
-        return f"{self.variant}/{self.backend}/{self.device}"
+        return row_id(self.variant, self.backend, self.device)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
