@@ -6,7 +6,8 @@ regression, measured on this machine with the tolerances a user would ship.
         onnxruntime --batch-sizes 1 8 --seq-lens 32 --rounds 30 --per-round 20 \\
         --out benchmarks/results/gate-study-smoke
 
-One baseline bench, then ``--runs`` rounds of three benches each (interleaved, so that drift
+One baseline bench (``--baseline-repeats`` processes per row: a CI baseline is measured once and
+can afford several), then ``--runs`` rounds of three benches each (interleaved, so that drift
 falls on every kind alike): unchanged (a failure is a false alarm), the ``--rows`` 20 % slower,
 and the reference path (the PyTorch reference, wherever it is timed) 20 % slower; the slow-downs
 are planted through ``benchmarks/plant.py``. Each unchanged report is also compared once more
@@ -150,17 +151,21 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
     from slimkit.recipe import parse_model
     from slimkit.settings import BenchmarkConfig
 
-    cfg = parse_model(BenchmarkConfig, {
+    settings = {
         "variants": sorted({row.split("/")[0] for row in args.rows}), "backends": args.backends,
         "devices": ["cpu"], "batch_sizes": args.batch_sizes, "seq_lens": args.seq_lens,
         "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats,
-        "spin_wait": args.spin_wait},
-        file="gate_study")
+        "spin_wait": args.spin_wait}
+    cfg = parse_model(BenchmarkConfig, settings, file="gate_study")
+    # the baseline is measured once, so it can afford more processes than every new bench
+    repeats = args.repeats if args.baseline_repeats is None else args.baseline_repeats
+    base_cfg = parse_model(BenchmarkConfig, {**settings, "repeats": repeats},
+                           file="gate_study --baseline-repeats")
     plants = {"unchanged": {}, "slower rows": {r.rsplit("/", 1)[0]: SLOWER for r in args.rows},
               "slower reference": {f"{cfg.reference}/pytorch": SLOWER}}
     scratch = Path(tempfile.mkdtemp(prefix="slimkit-gate-study-"))
     try:
-        baseline = bench_once(args.run_dir, cfg, scratch / "baseline", {})
+        baseline = bench_once(args.run_dir, base_cfg, scratch / "baseline", {})
     except SlimkitError:  # nothing measured: leave no empty scratch folder behind
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -242,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-round", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1,
                         help="each bench measures every row in this many processes (medians)")
+    parser.add_argument("--baseline-repeats", type=int,
+                        help="processes per row for the baseline bench (default: --repeats)")
     parser.add_argument("--spin-wait", choices=("true", "false"), default="true",
                         help="false: runtime threads sleep between calls (benchmark.spin_wait)")
     parser.add_argument("--runs", type=int, default=10)

@@ -141,3 +141,13 @@ def test_a_study_without_kept_reports_is_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "kept no reports" in err
     assert main([str(tmp_path / "nope.json"), "--tolerances", "x.yaml"]) == 2
+
+
+def test_a_bad_baseline_repeats_fails_in_one_line_before_any_bench(tmp_path, capsys):
+    from benchmarks.gate_study import main
+
+    code = main([str(tmp_path), "--rows", ROW, "--tolerances", "benchmarks/baselines/tolerances.yaml",
+                 "--backends", "pytorch", "--baseline-repeats", "0", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--baseline-repeats" in err and "repeats" in err
+    assert not (tmp_path / "o.json").exists()
