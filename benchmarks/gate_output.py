@@ -29,7 +29,7 @@ def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:
         if was is not None and now is not None and was != now:
             raise RecipeError(f"the reports measured different things: {what} is {now!r} in the "
                               f"new report, {was!r} in the baseline",
-                              fix="compare reports of the same recipe and eval rows")
+                              fix="compare reports of the same recipe, eval rows and settings")
 
 
 def _at(report: dict[str, Any], path: tuple[str, ...]) -> Any:
