@@ -171,7 +171,7 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         raise
     log.info("reports kept in %s", scratch)
     judge = Judge(baseline, args.tolerances, args.rows, row_id(cfg.reference, "pytorch", "cpu"),
-                  Path(f"{args.out}-reports"))
+                  scratch / "kept")
     for i in range(args.runs):
         for kind, plant in plants.items():
             new = bench_once(args.run_dir, cfg, scratch / f"{kind}-{i}", plant)
@@ -181,9 +181,12 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
                 for n, row in enumerate(args.rows):
                     new = flip(new, row, 2.0, seed=100 * i + n)
                 judge.record("accuracy -2 pt", new)
+    # published only when every bench is done: an interrupted study leaves no OUT-reports/
+    published = Path(f"{args.out}-reports")
+    atomic.replace_folder(published, lambda tmp: shutil.copytree(judge.keep, tmp, dirs_exist_ok=True))
     return {"command": " ".join(["python -m benchmarks.gate_study", *sys.argv[1:]]),
             "rows": args.rows, "runs": args.runs, "eval_rows": baseline["eval_rows"]["rows"],
-            "machine": baseline["machine"]["cpu"], **judge.summary()}
+            "machine": baseline["machine"]["cpu"], **judge.summary(), "reports": published.name}
 
 
 def counts(results: list[dict[str, Any]]) -> dict[str, str]:
@@ -261,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     except SlimkitError as exc:  # a bad run folder, row or tolerances file: one line
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: the gate study writes OUT.json, OUT.md and OUT-reports/ "
+                         "only when it finishes\n")
+        return 130
     atomic.write_json(Path(f"{args.out}.json"), result)
     atomic.write_text(Path(f"{args.out}.md"), markdown(result))
     sys.stdout.write(markdown(result))
