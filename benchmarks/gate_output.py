@@ -18,7 +18,8 @@ FORMATS = ("markdown", "json", "junit", "github")
 # what two reports must share to be compared: (where in the report, what it is); a different
 # reference is refused by compare itself
 COMPARABLE = ((("recipe",), "recipe"), (("eval_rows", "sha256"), "eval rows (sha256)"),
-              (("settings", "metric"), "metric"), (("settings", "spin_wait"), "spin_wait"))
+              (("settings", "metric"), "metric"), (("settings", "spin_wait"), "spin_wait"),
+              (("settings", "threads"), "threads"))
 
 
 def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:
@@ -26,16 +27,19 @@ def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:
     not compared)."""
     for path, what in COMPARABLE:
         was, now = _at(baseline, path), _at(new, path)
-        if was is not None and now is not None and was != now:
+        if was is not _ABSENT and now is not _ABSENT and was != now:
             raise RecipeError(f"the reports measured different things: {what} is {now!r} in the "
                               f"new report, {was!r} in the baseline",
                               fix="compare reports of the same recipe, eval rows and settings")
 
 
+_ABSENT = object()  # a field an older report lacks; None is a value (threads: the cores)
+
+
 def _at(report: dict[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = report
     for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
+        value = value.get(key, _ABSENT) if isinstance(value, dict) else _ABSENT
     return value
 
 

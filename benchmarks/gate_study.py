@@ -155,7 +155,7 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         "variants": sorted({row.split("/")[0] for row in args.rows}), "backends": args.backends,
         "devices": ["cpu"], "batch_sizes": args.batch_sizes, "seq_lens": args.seq_lens,
         "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats,
-        "spin_wait": args.spin_wait}
+        "spin_wait": args.spin_wait, "threads": args.threads}
     cfg = parse_model(BenchmarkConfig, settings, file="gate_study")
     # the baseline is measured once, so it can afford more processes than every new bench
     repeats = args.repeats if args.baseline_repeats is None else args.baseline_repeats
@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="processes per row for the baseline bench (default: --repeats)")
     parser.add_argument("--spin-wait", choices=("true", "false"), default="true",
                         help="false: runtime threads sleep between calls (benchmark.spin_wait)")
+    parser.add_argument("--threads", type=int,
+                        help="intra-op threads of every runtime (benchmark.threads; default: cores)")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", required=True,
                         help="writes OUT.json, OUT.md and the compared reports in OUT-reports/")

@@ -308,12 +308,14 @@ def test_every_output_format_names_each_failure_in_one_line(tmp_path, monkeypatc
     ("settings", {"metric": "f1"}, "metric is 'f1' in the new report, 'accuracy'"),
     ("settings", {"metric": "accuracy", "spin_wait": False},
      "spin_wait is False in the new report, True"),
+    ("settings", {"metric": "accuracy", "spin_wait": True, "threads": 1},
+     "threads is 1 in the new report, None"),
 ])
 def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, value, what):
     from benchmarks.gate_output import refuse_incomparable
 
     base = {**report(row()), "recipe": "sst2-minilm", "eval_rows": {"sha256": "a"},
-            "settings": {"metric": "accuracy", "spin_wait": True}}
+            "settings": {"metric": "accuracy", "spin_wait": True, "threads": None}}
     refuse_incomparable(copy.deepcopy(base), base)
     with pytest.raises(RecipeError) as caught:
         refuse_incomparable({**base, field: value}, base)

@@ -151,3 +151,22 @@ def test_a_bad_baseline_repeats_fails_in_one_line_before_any_bench(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--baseline-repeats" in err and "repeats" in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_threads_and_spin_wait_reach_every_bench_of_the_study(tmp_path, monkeypatch):
+    """``--threads 1``: the baseline and every new bench measure with one intra-op thread, and
+    the study's bench settings say so (what ``compare`` checks for comparability)."""
+    import benchmarks.gate_study as gate_study
+
+    seen = []
+
+    def fake_bench(run_dir, cfg, out, plant):
+        seen.append((cfg.threads, cfg.spin_wait, cfg.repeats))
+        raise SlimkitError("stop after the baseline")
+
+    monkeypatch.setattr(gate_study, "bench_once", fake_bench)
+    code = gate_study.main([str(tmp_path), "--rows", ROW, "--tolerances",
+                            "benchmarks/baselines/tolerances.yaml", "--backends", "pytorch",
+                            "--threads", "1", "--spin-wait", "false", "--baseline-repeats", "3",
+                            "--out", str(tmp_path / "o")])
+    assert code == 2 and seen == [(1, False, 3)]
