@@ -14,6 +14,13 @@ from slimkit.manifest import Manifest
 from slimkit.runtime import Runtime, feed_for, require
 
 
+def cpu_has(capability: str) -> bool:
+    """Whether OpenVINO's CPU plugin lists ``capability`` (``BF16``: without it a bf16 inference
+    hint silently runs FP32)."""
+    ov = require("openvino", "openvino")
+    return capability in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 class OpenVinoRuntime:
     name = "openvino"
 

@@ -40,6 +40,7 @@ from slimkit.errors import SlimkitError
 log = logging.getLogger(__name__)
 SLOWER = 0.2
 SWEEP = (0.1, 0.15, 0.2, 0.3, 0.5)  # limits of the calibrated-time check the study also tries
+QUALITY = ("accuracy", "f1")  # the checks that can catch the planted quality drop
 KINDS = ("unchanged", "slower rows", "slower reference", "accuracy -2 pt")
 
 
@@ -74,10 +75,11 @@ def flip(report: dict[str, Any], row_id: str, points: float, seed: int) -> dict[
 
 def judged(kind: str, checks: list[Check], rows: list[str], reference: str,
            calibrated: float | None) -> dict[str, Any]:
-    """Was the comparison's verdict right? Unchanged must pass; a planted regression must fail
-    on the planted rows (slower rows: a latency check; accuracy: the accuracy check), the slower
-    reference path on a check of the reference's own row. ``calibrated`` replaces the limit of
-    the calibrated-time checks (None: as the tolerances say), for the study's sweep of it."""
+    """Was the comparison's verdict right? Unchanged must pass; a planted regression must fail:
+    slower rows on a latency check of each planted row, the slower reference path on a check of
+    the reference's own row, the quality drop on an accuracy or F1 check of each planted row.
+    ``calibrated`` replaces the limit of the calibrated-time checks (None: as the tolerances
+    say), for the study's sweep of it."""
     failed = [c for c in checks if _fails(c, calibrated)]
     if kind == "unchanged":
         right = not failed
@@ -86,7 +88,9 @@ def judged(kind: str, checks: list[Check], rows: list[str], reference: str,
     elif kind == "slower reference":
         right = any(c.row == reference for c in failed)
     else:
-        right = all(any(c.row == r and c.metric == "accuracy" for c in failed) for r in rows)
+        # flipping right rows to wrong drops F1 too: the gate's paired F1 test failing the row
+        # is as much a catch as McNemar's (the F1 bootstrap is the more sensitive on 200 rows)
+        right = all(any(c.row == r and c.metric in QUALITY for c in failed) for r in rows)
     return {"kind": kind, "right": right,
             "failed": [f"{c.row}: {c.metric}: {c.change}" for c in failed]}
 
@@ -139,7 +143,7 @@ class Judge:
 
     def summary(self) -> dict[str, Any]:
         return {"tolerances": self.tol.model_dump(), "counts": counts(self.sweep["None"]),
-                "reference": self.reference, "reports": self.keep.name,
+                "reference": self.reference,
                 "other_tolerances": {path: {"tolerances": self.tolerances[path].model_dump(),
                                             "counts": counts(r)} for path, r in self.others.items()},
                 "calibrated_sweep": {limit: counts(r) for limit, r in self.sweep.items()

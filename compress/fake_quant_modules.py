@@ -17,14 +17,16 @@ HOOK = "_slimkit_input_fake_quant"
 HEAD = ("pooler", "classifier", "pre_classifier")  # the head's Linear layers: Gemm in ONNX
 
 
-def _weight_quantizer(per_channel: bool) -> FakeQuantize:
+def _weight_quantizer(per_channel: bool, reduce_range: bool) -> FakeQuantize:
     if per_channel:
         observer = MovingAveragePerChannelMinMaxObserver.with_args(
             averaging_constant=1.0, ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
     else:
         observer = MovingAverageMinMaxObserver.with_args(
             averaging_constant=1.0, dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
-    return FakeQuantize(observer=observer, quant_min=-127, quant_max=127)
+    # ONNX Runtime's symmetric range: scale = max|w| / 127, or / 64 with reduce_range
+    bound = 64 if reduce_range else 127
+    return FakeQuantize(observer=observer, quant_min=-bound, quant_max=bound)
 
 
 def _input_quantizer() -> FakeQuantize:
@@ -48,14 +50,14 @@ def _quantize_input(module: Any, args: tuple) -> tuple:
     return (getattr(module, HOOK)(args[0]), *args[1:])
 
 
-def attach_quantizers(model: Any, per_channel: bool) -> int:
+def attach_quantizers(model: Any, per_channel: bool, reduce_range: bool) -> int:
     """Fake-quantize the weight and input of every encoder Linear, and every embedding table;
     returns how many Linear layers."""
     linears = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
                and not any(part in HEAD for part in name.split("."))]
     for linear in linears:
         parametrize.register_parametrization(linear, "weight",
-                                             WeightFakeQuant(_weight_quantizer(per_channel)))
+                                             WeightFakeQuant(_weight_quantizer(per_channel, reduce_range)))
         linear.add_module(HOOK, _input_quantizer())
         linear._slimkit_hook = linear.register_forward_pre_hook(_quantize_input)
     for table in [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]:

@@ -33,6 +33,10 @@ class QuantizeConfig(ToleranceConfig):
                           "true for static-int8, false for dynamic-int8)")
     per_channel: bool = Field(False, description="ONNX Runtime: one weight scale per output "
                               "channel (what fake_quant trains for)")
+    reduce_range: bool = Field(
+        True, description="ONNX Runtime INT8: 7-bit weights, computed exactly on every x86 CPU "
+                          "(without VNNI its u8s8 kernels saturate on 8-bit weights); false: "
+                          "8-bit, exact only on VNNI / AMX CPUs")
     atol: float = Field(3.0, gt=0, description="largest |logit difference| allowed vs the parent")
     min_agreement: float = Field(0.9, ge=0, le=1)
 
@@ -60,8 +64,11 @@ class Quantize(Stage[QuantizeConfig]):
         variant.name, variant.precision = self.config.variant_name, precision_of_mode(self.config.mode)
         parity = gate(runtime_for(parent), runtime_for(variant), parent.tokenizer, ctx, self.config,
                       f"quantize {self.config.mode}")
-        variant.extras.update(parity=parity.to_json(), quantization={
-            "mode": self.config.mode, "engine": self.config.engine, "backend": parent.backend,
-            "parent": parent.name})
+        record = {"mode": self.config.mode, "engine": self.config.engine,
+                  "backend": parent.backend, "parent": parent.name,
+                  "measured_as": variant.extras.pop("measured_as", None)}
+        if parent.backend == "onnxruntime" and self.config.mode.endswith("int8"):
+            record["reduce_range"] = self.config.reduce_range
+        variant.extras.update(parity=parity.to_json(), quantization=record)
         return variant
 

@@ -53,6 +53,10 @@ class QuantizationRecord(_Record):
     engine: str
     backend: str
     parent: str
+    # the precision the build machine really ran when it differs from the mode (OpenVINO runs a
+    # BF16 hint as FP32 on CPUs without BF16 units): the parity gate and metrics are of that
+    measured_as: str | None = None
+    reduce_range: bool | None = None  # ONNX Runtime INT8: 7-bit weights (exact without VNNI)
 
 
 class TensorRtRecord(_Record):

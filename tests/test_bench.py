@@ -342,6 +342,12 @@ def test_the_example_workflow_points_at_a_valid_baseline_and_tolerances():
     tolerances = words[words.index("--tolerances") + 1]
     assert load_report(REPO / baseline)["reference"] == "teacher"
     assert load_tolerances(REPO / tolerances).latency_shape is None
+    # the baseline was measured as the Benchmark step measures, or compare refuses the pair
+    bench = next(s["run"] for s in workflow["jobs"]["gate"]["steps"] if s.get("name") == "Benchmark")
+    flags = bench.split()
+    settings = load_report(REPO / baseline)["settings"]
+    for flag, key in (("--threads", "threads"), ("--rounds", "rounds"), ("--per-round", "per_round")):
+        assert int(flags[flags.index(flag) + 1]) == settings[key], flag
 
 
 def test_real_texts_are_timed_at_their_own_lengths_beside_the_fixed_shapes(benched, tmp_path):

@@ -87,6 +87,11 @@ def test_each_kind_is_right_only_when_the_gate_says_what_was_planted():
     assert not judged("slower reference", ref, [ROW], REF, 0.3)["right"]
     drop = [check(ROW, "accuracy", True, 0.9, 0.88)]
     assert judged("accuracy -2 pt", drop, [ROW], REF, None)["right"]
+    # the same drop caught by the paired F1 test alone counts; a quality failure elsewhere does not
+    assert judged("accuracy -2 pt", [check(ROW, "f1", True, 0.9, 0.88)], [ROW], REF, None)["right"]
+    assert not judged("accuracy -2 pt", [check(REF, "f1", True, 0.9, 0.88)], [ROW], REF,
+                      None)["right"]
+    assert not judged("accuracy -2 pt", slow, [ROW], REF, None)["right"]
     assert moves(ref + drop) == {f"{REF}: b1/s64 p50_calibrated": 0.25, f"{ROW}: accuracy": -2.0}
     results = [{"kind": "unchanged", "right": True}, {"kind": "unchanged", "right": False},
                {"kind": "slower rows", "right": True}, {"kind": "slower reference", "right": False},
@@ -117,7 +122,7 @@ def test_rejudging_a_kept_study_runs_compare_on_its_kept_reports(tmp_path):
     for kind, new in [("unchanged", bench(1.12)), ("slower rows", bench(1.25)),
                       ("accuracy -2 pt", bench(1.0, 0.88))]:
         judge.record(kind, new)
-    study = {"rows": [ROW], **judge.summary()}
+    study = {"rows": [ROW], **judge.summary(), "reports": "study-reports"}  # as study() names it
     atomic.write_json(tmp_path / "study.json", study)
     assert sorted(p.name for p in (tmp_path / "study-reports").iterdir()) == [
         "accuracy--2-pt-0.json", "baseline.json", "slower-rows-0.json", "unchanged-0.json"]

@@ -78,6 +78,12 @@ def initializer_types(graph) -> collections.Counter:
     return collections.Counter(onnx.TensorProto.DataType.Name(i.data_type) for i in graph.initializer)
 
 
+def bf16_cpu() -> bool:
+    from backends.openvino import cpu_has
+
+    return cpu_has("BF16")
+
+
 def test_every_path_is_gated_scores_like_the_teacher_and_reloads(quantized):
     run_dir, made = quantized
     teacher = made["teacher"]["metrics"]["accuracy"]
@@ -86,7 +92,11 @@ def test_every_path_is_gated_scores_like_the_teacher_and_reloads(quantized):
     for name in GATED:
         manifest = made[name]
         parity = manifest["parity"]
-        assert parity["rows"] == 64 and 0 < parity["max_abs_diff"] <= 3.0, name
+        if name == "ov-bf16" and not bf16_cpu():
+            # OpenVINO runs the hint as FP32 here: the same numbers, and the manifest says so
+            assert parity["max_abs_diff"] == 0 and manifest["quantization"]["measured_as"] == "f32"
+        else:
+            assert parity["rows"] == 64 and 0 < parity["max_abs_diff"] <= 3.0, name
         assert parity["argmax_agreement"] >= 0.9, name
         assert manifest["metrics"]["accuracy"] >= teacher - 0.05, name
         assert slimkit.load(run_dir / name).predict(sentences) == says, name
@@ -145,6 +155,9 @@ def test_openvino_int8_stores_int8_weights_and_static_adds_fake_quantize(quantiz
     assert static_ops["FakeQuantize"] >= WEIGHT_MATMULS and static_int8 >= WEIGHT_MATMULS
     assert made["ov-int8"]["size_bytes"] < 0.5 * made["openvino"]["size_bytes"]
     assert made["ov-bf16"]["backend_options"]["precision"] == "bf16"
+    assert made["ov-bf16"]["quantization"]["measured_as"] == (None if bf16_cpu() else "f32")
+    for name in ("ort-int8", "ort-static-int8"):
+        assert made[name]["quantization"]["reduce_range"] is True, name
 
 
 def test_neural_compressor_graph_quantizes_every_linear(quantized):
@@ -219,6 +232,8 @@ def test_a_tolerance_tighter_than_the_measured_difference_fails_and_writes_nothi
         tmp_path, quantized, name):
     """Half the difference the stage measured against its parent: the gate must refuse, which
     also proves it compared two different models (a model against itself differs by 0)."""
+    if name == "ov-bf16" and not bf16_cpu():
+        pytest.skip("this CPU has no BF16 units: OpenVINO ran FP32, a difference of 0 to halve")
     run_dir, made = quantized
     tight = f"    atol: {made[name]['parity']['max_abs_diff'] / 2:.3e}\n"
     if name in PARENTS:
