@@ -62,6 +62,12 @@ class OpenVino(Backend):
     reads_onnx_exports = True
     profiles = True
 
+    def precision(self, manifest: Manifest) -> str:
+        # a BF16 hint runs FP32 on a CPU without BF16 units: the row says what was measured
+        if manifest.backend_options.get("precision") == "bf16" and not cpu_has("BF16"):
+            return "fp32 (bf16 hint: no BF16 units here)"
+        return super().precision(manifest)
+
     def runs(self, manifest: Manifest) -> bool:  # it reads ONNX files directly
         return manifest.backend == "onnxruntime" or super().runs(manifest)
 

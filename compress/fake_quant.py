@@ -3,9 +3,9 @@
 ``FakeQuantize`` (straight-through gradients) configured to ONNX Runtime's scheme:
 
 - weights: symmetric INT8 in [-127, 127], or [-64, 64] with ``reduce_range`` (the quantize
-  stage's default: ONNX Runtime's u8s8 kernels saturate on 8-bit weights on x86 CPUs without
-  VNNI), one scale per output channel (``quantize_dynamic`` with ``per_channel: true``), from the
-  current weights;
+  stage's default with per-channel scales: ONNX Runtime's u8s8 kernels saturate on 8-bit weights
+  on x86 CPUs without VNNI), one scale per output channel (``quantize_dynamic`` with
+  ``per_channel: true``), from the current weights;
 - inputs: asymmetric UINT8 in [0, 255] per tensor, from each call's own min / max with zero
   included (``DynamicQuantizeLinear``), i.e. dynamic;
 - embedding tables: asymmetric UINT8 per tensor (its quantized Gather, then DequantizeLinear).
@@ -31,8 +31,9 @@ class FakeQuantConfig(BaseModel):
     scheme: Literal["onnxruntime-dynamic-int8"] = Field(
         "onnxruntime-dynamic-int8", description="the INT8 graph training imitates")
     per_channel: bool = Field(True, description="one weight scale per output channel")
-    reduce_range: bool = Field(True, description="7-bit weights, as the quantize stage's "
-                               "reduce_range (its default) exports them")
+    reduce_range: bool | None = Field(
+        None, description="7-bit weights, as the quantize stage's reduce_range exports them; "
+                          "default: as per_channel, the quantize stage's own default")
 
 
 def attach(model: Any, cfg: FakeQuantConfig) -> int:
@@ -40,7 +41,8 @@ def attach(model: Any, cfg: FakeQuantConfig) -> int:
     returns how many Linear layers. (torch is imported here, not when a recipe is validated.)"""
     from compress.fake_quant_modules import attach_quantizers
 
-    return attach_quantizers(model, cfg.per_channel, cfg.reduce_range)
+    seven_bit = cfg.per_channel if cfg.reduce_range is None else cfg.reduce_range
+    return attach_quantizers(model, cfg.per_channel, seven_bit)
 
 
 def detach(model: Any) -> None:

@@ -73,7 +73,7 @@ def onnxruntime(parent: Variant, cfg: Any, ctx: RunContext, scratch: Path) -> Va
         # with the embedding tables' Gathers, as quantize_dynamic does by default (and fake_quant)
         nodes = weight_matmuls(source) + weight_gathers(source) if cfg.weight_matmuls_only else None
         quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8,
-                         per_channel=cfg.per_channel, reduce_range=cfg.reduce_range,
+                         per_channel=cfg.per_channel, reduce_range=cfg.seven_bit_weights,
                          nodes_to_quantize=nodes)
     elif cfg.mode == "static-int8":
         ort_static(parent, cfg, ctx, source, out, symmetric=False)
@@ -139,7 +139,7 @@ def ort_static(parent: Variant, cfg: Any, ctx: RunContext, source: Path, out: Pa
                     per_channel=getattr(cfg, "per_channel", False),
                     # 7-bit weights where the config asks (x86 without VNNI saturates on 8 bits);
                     # TensorRT's symmetric INT8 (symmetric=True) runs on GPUs: full range
-                    reduce_range=getattr(cfg, "reduce_range", False) and not symmetric,
+                    reduce_range=getattr(cfg, "seven_bit_weights", False) and not symmetric,
                     nodes_to_exclude=exclude or [],
                     extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
 

@@ -41,6 +41,19 @@ def test_eight_bit_levels_without_reduce_range():
     assert 129 < max(len(torch.unique(row)) for row in layer.weight.detach()) <= 255
 
 
+def test_seven_bit_weights_follow_per_channel_unless_set():
+    from compress.quantize import QuantizeConfig
+
+    def seven_bit(**fields):
+        return QuantizeConfig(name="q", mode="dynamic-int8", **fields).seven_bit_weights
+
+    assert seven_bit(per_channel=True) and not seven_bit()
+    assert seven_bit(reduce_range=True) and not seven_bit(per_channel=True, reduce_range=False)
+    layer = torch.nn.Linear(512, 2)
+    attach(layer, FakeQuantConfig(per_channel=False))
+    assert 129 < len(torch.unique(layer.weight.detach())) <= 255
+
+
 def test_seven_bit_weights_multiply_exactly_in_onnxruntime():
     """The premise of ``reduce_range``: with weights in [-64, 64] ONNX Runtime's integer MatMul
     equals exact arithmetic on any x86 CPU (with full 8-bit weights, CPUs without VNNI saturate

@@ -156,8 +156,13 @@ def test_openvino_int8_stores_int8_weights_and_static_adds_fake_quantize(quantiz
     assert made["ov-int8"]["size_bytes"] < 0.5 * made["openvino"]["size_bytes"]
     assert made["ov-bf16"]["backend_options"]["precision"] == "bf16"
     assert made["ov-bf16"]["quantization"]["measured_as"] == (None if bf16_cpu() else "f32")
-    for name in ("ort-int8", "ort-static-int8"):
-        assert made[name]["quantization"]["reduce_range"] is True, name
+    from backends.openvino import OpenVino
+    from slimkit.artifacts import read_manifest
+
+    row_precision = OpenVino().precision(read_manifest(run_dir / "ov-bf16"))
+    assert row_precision == ("bf16" if bf16_cpu() else "fp32 (bf16 hint: no BF16 units here)")
+    for name in ("ort-int8", "ort-static-int8"):  # per-tensor scales: 8-bit weights by default
+        assert made[name]["quantization"]["reduce_range"] is False, name
 
 
 def test_neural_compressor_graph_quantizes_every_linear(quantized):
