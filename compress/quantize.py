@@ -14,10 +14,10 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from backends.registry import backends, runtime_for
-from slimkit.errors import SlimkitError
+from slimkit.errors import RecipeError, SlimkitError
 from slimkit.manifest import precision_of_mode
 from slimkit.parity import ToleranceConfig, gate
-from slimkit.stage import RunContext, Stage, Variant
+from slimkit.stage import RunContext, Stage, StageConfig, Variant
 
 
 class QuantizeConfig(ToleranceConfig):
@@ -39,6 +39,24 @@ class QuantizeConfig(ToleranceConfig):
                           "8-bit, exact only on VNNI / AMX CPUs; default: as per_channel")
     atol: float = Field(3.0, gt=0, description="largest |logit difference| allowed vs the parent")
     min_agreement: float = Field(0.9, ge=0, le=1)
+
+    def check_lineage(self, ancestors: list[StageConfig]) -> None:
+        """An ONNX Runtime INT8 export of a model trained with ``fake_quant`` must use the scheme
+        training imitated, or the rounding it learned to absorb is not the one it gets."""
+        if not self.mode.endswith("int8") or not ancestors or ancestors[0].kind != "onnx":
+            return
+        trained = next((a for a in ancestors if getattr(a, "fake_quant", None) is not None), None)
+        if trained is None:
+            return
+        fq = trained.fake_quant
+        seven_bit = fq.per_channel if fq.reduce_range is None else fq.reduce_range
+        for field, mine, theirs in (("per_channel", self.per_channel, fq.per_channel),
+                                    ("reduce_range", self.seven_bit_weights, seven_bit)):
+            if mine != theirs:
+                raise RecipeError(
+                    f"{field} is {str(mine).lower()} here but '{trained.variant_name}' trained "
+                    f"with fake_quant {field} {str(theirs).lower()}", field=field,
+                    fix=f"set {field}: {str(theirs).lower()} (or change the fake_quant)")
 
     @property
     def seven_bit_weights(self) -> bool:

@@ -28,8 +28,7 @@ class Plan:
     model_config: dict[str, Any]
 
     def parent_of(self, index: int) -> str:
-        explicit = self.stages[index].parent
-        return explicit or (self.stages[index - 1].variant_name if index else BASE)
+        return config_parent(self.stages, index)
 
     def lineage(self, name: str) -> list[str]:
         """``name`` and the variants it descends from, base first."""
@@ -46,6 +45,7 @@ def plan(path: str | Path, registry: Registry) -> Plan:
     recipe = load_recipe(path)
     stages = [_stage_config(raw, i, registry, file) for i, raw in enumerate(recipe.stages)]
     _check_order(stages, file)
+    _check_lineages(stages, file)
     _check_benchmark(recipe, stages, file)
     try:
         model_config = read_model_config(recipe.model)
@@ -88,6 +88,28 @@ def _check_order(stages: list[StageConfig], file: str) -> None:
                               field=f"stages[{i}].parent",
                               fix=f"use one of: {', '.join(sorted(seen))}")
         seen.add(name)
+
+
+def _check_lineages(stages: list[StageConfig], file: str) -> None:
+    """Each stage against the stages it descends from (QAT's scheme against the INT8 export)."""
+    by_name = {c.variant_name: c for c in stages}
+    for i, config in enumerate(stages):
+        ancestors, index = [], i
+        while True:
+            parent = config_parent(stages, index)
+            if parent not in by_name:
+                break
+            ancestors.append(by_name[parent])
+            index = stages.index(by_name[parent])
+        try:
+            config.check_lineage(ancestors)
+        except RecipeError as exc:
+            raise exc.at(file, f"stages[{i}]") from None
+
+
+def config_parent(stages: list[StageConfig], index: int) -> str:
+    explicit = stages[index].parent
+    return explicit or (stages[index - 1].variant_name if index else BASE)
 
 
 def _check_benchmark(recipe: Recipe, stages: list[StageConfig], file: str) -> None:

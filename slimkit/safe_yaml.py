@@ -91,6 +91,7 @@ def _measure(node: yaml.Node, depth: int, done: dict[int, tuple[int, int]],
         raise _Unsafe("an alias refers to a node that contains it", "remove the recursive alias")
     if key not in done:
         open_nodes.add(key)
+        _unique_keys(node)
         children = _children(node)
         if children and depth >= MAX_DEPTH:
             raise _too_deep()
@@ -104,6 +105,22 @@ def _measure(node: yaml.Node, depth: int, done: dict[int, tuple[int, int]],
         raise _Unsafe(f"aliases expand to more than {MAX_NODES:,} values",
                       "write the values out, or use fewer nested aliases")
     return nodes, height
+
+
+def _unique_keys(node: yaml.Node) -> None:
+    """PyYAML keeps the last of two equal keys without a word: a recipe with ``epochs`` twice
+    would run with one of them silently dropped."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        if key.value in seen:
+            raise _Unsafe(f"'{key.value}' is given twice (lines {seen[key.value]} and {line})",
+                          "keep one of them")
+        seen[key.value] = line
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

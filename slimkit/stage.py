@@ -34,6 +34,10 @@ class StageConfig(BaseModel):
     def variant_name(self) -> str:
         return self.name or self.kind
 
+    def check_lineage(self, ancestors: list[StageConfig]) -> None:
+        """Raise RecipeError (field relative to this stage) when this stage contradicts a stage
+        it descends from; ``ancestors`` nearest first. Most stages depend on none."""
+
 
 ConfigT = TypeVar("ConfigT", bound=StageConfig)
 

@@ -151,3 +151,23 @@ def test_an_int8_scheme_slimkit_cannot_export_fails_validation_in_one_line(tmp_p
         plan(tiny_recipe(tmp_path, *sentiment_files, stages=stages), build_registry())
     text = str(caught.value)
     assert "stages[1].fake_quant.scheme" in text and "\n" not in text
+
+
+@pytest.mark.parametrize(("setting", "field"), [("per_channel: false", "per_channel"),
+                                                ("reduce_range: false", "reduce_range")])
+def test_an_int8_export_unlike_what_qat_trained_for_fails_validation(tmp_path, sentiment_files,
+                                                                     setting, field):
+    stages = STAGES.replace("    per_channel: true\n", f"    per_channel: true\n    {setting}\n")
+    stages = stages.replace("per_channel: true\n    per_channel: false", "per_channel: false")
+    with pytest.raises(RecipeError) as caught:
+        plan(tiny_recipe(tmp_path, *sentiment_files, stages=stages), build_registry())
+    text = str(caught.value)
+    assert f"stages[3].{field}: " in text and "'student' trained with fake_quant" in text
+    assert f"(set {field}: true" in text and "\n" not in text
+
+
+def test_qat_exported_with_its_own_scheme_or_without_qat_validates(tmp_path, sentiment_files):
+    assert plan(tiny_recipe(tmp_path, *sentiment_files, stages=STAGES), build_registry())
+    plain = STAGES.replace("fake_quant: {per_channel: true}", "evaluate: true").replace(
+        "    per_channel: true\n", "")
+    assert plan(tiny_recipe(tmp_path, *sentiment_files, stages=plain), build_registry())

@@ -1,5 +1,6 @@
 """Hostile recipe, tolerances and data files fail with one line and exit 2, write nothing, and do
-not hang: not UTF-8, too large, nested too deep, aliases that expand exponentially."""
+not hang: not UTF-8, too large, nested too deep, aliases that expand exponentially; and a key
+given twice, which YAML parsers otherwise resolve silently."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ HOSTILE = {
     "deep-block": ("name: x\n" + "".join(" " * i + f"k{i}:\n" for i in range(200))).encode(),
     "recursive-alias": (b"name: x\nstages: &s [*s]\n", "an alias refers to a node that contains it"),
     "huge": (b"name: x\n" + b"# padding\n" * 30_000, "over the 262,144-byte limit"),
+    # not hostile, but as silent: PyYAML would keep the second and drop the first
+    "duplicate-key": (b"name: x\nmodel: minilm-l6\nstages:\n  - kind: finetune\n    epochs: 3\n"
+                      b"    epochs: 1\n", "'epochs' is given twice (lines 5 and 6) (keep one of them)"),
 }
 HOSTILE["deep-block"] = (HOSTILE["deep-block"], "nested more than 32 levels deep")
 
