@@ -56,7 +56,7 @@ class QuantizeConfig(ToleranceConfig):
                 raise RecipeError(
                     f"{field} is {str(mine).lower()} here but '{trained.variant_name}' trained "
                     f"with fake_quant {field} {str(theirs).lower()}", field=field,
-                    fix=f"set {field}: {str(theirs).lower()} (or change the fake_quant)")
+                    fix=f"set {field}: {str(theirs).lower()}, or change the fake_quant")
 
     @property
     def seven_bit_weights(self) -> bool:
