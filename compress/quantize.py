@@ -37,13 +37,17 @@ class QuantizeConfig(ToleranceConfig):
         None, description="ONNX Runtime INT8: 7-bit weights, computed exactly on every x86 CPU "
                           "(without VNNI its u8s8 kernels saturate on 8-bit weights); false: "
                           "8-bit, exact only on VNNI / AMX CPUs; default: as per_channel")
+    other_scheme_than_trained: bool = Field(
+        False, description="export a fake_quant-trained model with another INT8 scheme than "
+                           "training imitated, on purpose (a study's control row)")
     atol: float = Field(3.0, gt=0, description="largest |logit difference| allowed vs the parent")
     min_agreement: float = Field(0.9, ge=0, le=1)
 
     def check_lineage(self, ancestors: list[StageConfig]) -> None:
         """An ONNX Runtime INT8 export of a model trained with ``fake_quant`` must use the scheme
         training imitated, or the rounding it learned to absorb is not the one it gets."""
-        if not self.mode.endswith("int8") or not ancestors or ancestors[0].kind != "onnx":
+        if (not self.mode.endswith("int8") or not ancestors or ancestors[0].kind != "onnx"
+                or self.other_scheme_than_trained):
             return
         trained = next((a for a in ancestors if getattr(a, "fake_quant", None) is not None), None)
         if trained is None:
@@ -56,7 +60,8 @@ class QuantizeConfig(ToleranceConfig):
                 raise RecipeError(
                     f"{field} is {str(mine).lower()} here but '{trained.variant_name}' trained "
                     f"with fake_quant {field} {str(theirs).lower()}", field=field,
-                    fix=f"set {field}: {str(theirs).lower()}, or change the fake_quant")
+                    fix=f"set {field}: {str(theirs).lower()}, or change the fake_quant, or "
+                        "set other_scheme_than_trained: true if the difference is the point")
 
     @property
     def seven_bit_weights(self) -> bool:

@@ -163,7 +163,10 @@ def test_an_int8_export_unlike_what_qat_trained_for_fails_validation(tmp_path, s
         plan(tiny_recipe(tmp_path, *sentiment_files, stages=stages), build_registry())
     text = str(caught.value)
     assert f"stages[3].{field}: " in text and "'student' trained with fake_quant" in text
-    assert f"(set {field}: true, or change the fake_quant)" in text and "\n" not in text
+    assert f"(set {field}: true, or change the fake_quant, or set other_scheme_than_trained" in text
+    assert "\n" not in text
+    on_purpose = stages.replace(f"    {setting}\n", f"    {setting}\n    other_scheme_than_trained: true\n")
+    assert plan(tiny_recipe(tmp_path, *sentiment_files, stages=on_purpose), build_registry())
 
 
 def test_qat_exported_with_its_own_scheme_or_without_qat_validates(tmp_path, sentiment_files):
