@@ -35,14 +35,17 @@ class FakeQuantConfig(BaseModel):
         None, description="7-bit weights, as the quantize stage's reduce_range exports them; "
                           "default: as per_channel, the quantize stage's own default")
 
+    @property
+    def seven_bit_weights(self) -> bool:
+        return self.per_channel if self.reduce_range is None else self.reduce_range
+
 
 def attach(model: Any, cfg: FakeQuantConfig) -> int:
     """Fake-quantize the weight and input of every encoder Linear, and every embedding table;
     returns how many Linear layers. (torch is imported here, not when a recipe is validated.)"""
     from compress.fake_quant_modules import attach_quantizers
 
-    seven_bit = cfg.per_channel if cfg.reduce_range is None else cfg.reduce_range
-    return attach_quantizers(model, cfg.per_channel, seven_bit)
+    return attach_quantizers(model, cfg.per_channel, cfg.seven_bit_weights)
 
 
 def detach(model: Any) -> None:

@@ -53,9 +53,8 @@ class QuantizeConfig(ToleranceConfig):
         if trained is None:
             return
         fq = trained.fake_quant
-        seven_bit = fq.per_channel if fq.reduce_range is None else fq.reduce_range
         for field, mine, theirs in (("per_channel", self.per_channel, fq.per_channel),
-                                    ("reduce_range", self.seven_bit_weights, seven_bit)):
+                                    ("reduce_range", self.seven_bit_weights, fq.seven_bit_weights)):
             if mine != theirs:
                 raise RecipeError(
                     f"{field} is {str(mine).lower()} here but '{trained.variant_name}' trained "
