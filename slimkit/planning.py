@@ -32,11 +32,7 @@ class Plan:
 
     def lineage(self, name: str) -> list[str]:
         """``name`` and the variants it descends from, base first."""
-        names = [c.variant_name for c in self.stages]
-        chain = [name]
-        while chain[0] != BASE:
-            chain.insert(0, self.parent_of(names.index(chain[0])))
-        return chain
+        return lineage_of(self.stages, name)
 
 
 def plan(path: str | Path, registry: Registry) -> Plan:
@@ -94,17 +90,21 @@ def _check_lineages(stages: list[StageConfig], file: str) -> None:
     """Each stage against the stages it descends from (QAT's scheme against the INT8 export)."""
     by_name = {c.variant_name: c for c in stages}
     for i, config in enumerate(stages):
-        ancestors, index = [], i
-        while True:
-            parent = config_parent(stages, index)
-            if parent not in by_name:
-                break
-            ancestors.append(by_name[parent])
-            index = stages.index(by_name[parent])
+        # nearest first, without the base model (no stage config) and the stage itself
+        ancestors = [by_name[n] for n in reversed(lineage_of(stages, config.variant_name)[1:-1])]
         try:
             config.check_lineage(ancestors)
         except RecipeError as exc:
             raise exc.at(file, f"stages[{i}]") from None
+
+
+def lineage_of(stages: list[StageConfig], name: str) -> list[str]:
+    """``name`` and the variants it descends from, base first (the order was checked)."""
+    names = [c.variant_name for c in stages]
+    chain = [name]
+    while chain[0] != BASE:
+        chain.insert(0, config_parent(stages, names.index(chain[0])))
+    return chain
 
 
 def config_parent(stages: list[StageConfig], index: int) -> str:
