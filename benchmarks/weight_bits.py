@@ -45,8 +45,14 @@ def main() -> None:
     parser.add_argument("--label", required=True)
     parser.add_argument("--max-length", type=int, default=128)
     args = parser.parse_args()
+    for needed in (args.export / "model.onnx", args.tsv):
+        if not needed.is_file():
+            parser.error(f"{needed}: not found (an ONNX export folder of a run, and a dev TSV)")
     with args.tsv.open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    missing = [c for c in [*args.text, args.label] if rows and c not in rows[0]]
+    if not rows or missing:
+        parser.error(f"{args.tsv}: no rows, or no column {missing} (it has {list(rows[0]) if rows else []})")
     texts = [[r[c] for c in args.text] for r in rows]
     labels = np.array([int(r[args.label]) for r in rows])
     tokenizer, source = AutoTokenizer.from_pretrained(args.export), args.export / "model.onnx"
