@@ -65,11 +65,12 @@ def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
                      tol: Tolerances) -> list[Check]:
     """A slower reference makes every other row's ratio fall at once (noise moves them both
     ways): per device, the median over the rows measured in both reports of each row's change in
-    its geometric-mean p50 ratio."""
+    its geometric-mean ratio (``gated_ratio``)."""
     if tol.reference_shift is None:
         return []
     was = {r["id"]: r for r in baseline["rows"] if r.get("status") == "ok"}
     changes: dict[str, list[float]] = {}
+    keys: set[str] = set()
     for row in new["rows"]:
         base = was.get(row["id"])
         # the reference row itself is 1.0 by definition; the reference variant on another
@@ -77,9 +78,11 @@ def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
         is_reference = row["id"] == row_id(baseline["reference"], "pytorch", row.get("device", "cpu"))
         if row.get("status") != "ok" or base is None or is_reference:
             continue
-        shapes = [(e, latency_at(row, e["batch_size"], e["seq_len"])) for e in base["latency"] or []]
-        pairs = [(b["p50_ratio"], n["p50_ratio"]) for b, n in shapes if n is not None]
+        shapes = _paired_shapes(base, row)
+        key = _row_ratio(shapes)
+        pairs = [(b[key], n[key]) for b, n in shapes if n is not None]
         if pairs:
+            keys.add(key)
             changes.setdefault(row.get("device", "cpu"), []).append(
                 statistics.geometric_mean([n for _, n in pairs])
                 / statistics.geometric_mean([b for b, _ in pairs]))
@@ -87,7 +90,7 @@ def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
     for device, ratios in changes.items():
         change = statistics.median(ratios) - 1
         out.append(Check(row_id(baseline["reference"], "pytorch", device),
-                         f"reference shift: median p50_ratio change of {len(ratios)} row(s)",
+                         f"reference shift: median {'/'.join(sorted(keys))} change of {len(ratios)} row(s)",
                          1.0, 1 + change, f"{change:+.1%}", f"drop <= {tol.reference_shift:.0%}",
                          -change > tol.reference_shift, abs(change) > tol.reference_shift / 3))
     return out
@@ -140,11 +143,23 @@ def skipped(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> l
     if tol.significance is not None and _eval_labels(new, baseline) is None:
         out.append("significance: skipped, a report keeps no per-row predictions (written before "
                    "they were kept): accuracy and F1 are judged on points alone")
+    older = [base for base, row in _timed_pairs(new, baseline)
+             if _row_ratio(_paired_shapes(base, row)) == "p50_ratio"]
+    if older and (tol.latency is not None or tol.latency_shape is not None):
+        out.append("round_ratio_p50: skipped, a report predates it: latency is judged on "
+                   "p50_ratio, the ratio of the p50s (noisier)")
     if tol.latency_calibrated is not None and not all(
             reference_calibrated(rep) for rep in (new, baseline)):
         out.append("p50_calibrated: skipped, a report has no calibrated times: latency is judged "
                    "on ratios alone")
     return out
+
+
+def _timed_pairs(new: dict[str, Any], baseline: dict[str, Any]) -> list[tuple[dict, dict]]:
+    """(baseline row, new row) for each row timed in both reports."""
+    rows = {r["id"]: r for r in new["rows"] if r.get("status") == "ok" and r.get("latency")}
+    return [(b, rows[b["id"]]) for b in baseline["rows"]
+            if b.get("status") == "ok" and b.get("latency") and b["id"] in rows]
 
 
 def _serving(new: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> list[Check]:
@@ -202,23 +217,38 @@ def _judged_paired(check: Check, metric: str, base: dict[str, Any], row: dict[st
                    limit=f"{check.limit}, or not significant at p < {level:g} ({result.test})")
 
 
+def gated_ratio(*entries: dict[str, Any]) -> str:
+    """The latency figure the gate compares: the median of the per-round ratios when every entry
+    has it (the target and the reference paired within each round, so a slow spell of the machine
+    cancels: REPORT.md, "Which ratio the gate reads"), else the ratio of the p50s (older reports)."""
+    return "round_ratio_p50" if all(e.get("round_ratio_p50") for e in entries) else "p50_ratio"
+
+
+def _paired_shapes(base: dict[str, Any], row: dict[str, Any]) -> list[tuple[dict, dict | None]]:
+    return [(e, latency_at(row, e["batch_size"], e["seq_len"])) for e in base.get("latency") or []]
+
+
+def _row_ratio(pairs: list[tuple[dict, dict | None]]) -> str:
+    return gated_ratio(*[e for pair in pairs for e in pair if e is not None])
+
+
 def _speed(base: dict[str, Any], row: dict[str, Any], tol: Tolerances) -> list[Check]:
     out, was, now = [], [], []
-    for entry in base.get("latency") or []:
-        shape = (entry["batch_size"], entry["seq_len"])
-        new = latency_at(row, *shape)
-        name = f"b{shape[0]}/s{shape[1]}"
+    pairs = _paired_shapes(base, row)
+    key = _row_ratio(pairs)
+    for entry, new in pairs:
+        name = f"b{entry['batch_size']}/s{entry['seq_len']}"
         if new is None:
             out.append(Check(row["id"], f"{name} latency", None, None, "shape not measured",
                              "must be measured", True, True))
             continue
-        was.append(entry["p50_ratio"])
-        now.append(new["p50_ratio"])
-        for metric, limit in (("p50_ratio", tol.latency_shape), ("p90_ratio", tol.p90)):
+        was.append(entry[key])
+        now.append(new[key])
+        for metric, limit in ((key, tol.latency_shape), ("p90_ratio", tol.p90)):
             if limit is not None and entry.get(metric) and new.get(metric):
                 out.append(_rise(row["id"], f"{name} {metric}", entry[metric], new[metric], limit))
     if tol.latency is not None and was:
-        out.append(_rise(row["id"], f"p50_ratio geomean of {len(was)} shape(s)",
+        out.append(_rise(row["id"], f"{key} geomean of {len(was)} shape(s)",
                          statistics.geometric_mean(was), statistics.geometric_mean(now), tol.latency))
     return out
 

@@ -158,7 +158,8 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
     settings = {
         "variants": sorted({row.split("/")[0] for row in args.rows}), "backends": args.backends,
         "devices": ["cpu"], "batch_sizes": args.batch_sizes, "seq_lens": args.seq_lens,
-        "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats,
+        "rounds": args.rounds, "per_round": args.per_round, "min_seconds": args.min_seconds,
+        "repeats": args.repeats,
         "spin_wait": args.spin_wait, "threads": args.threads}
     cfg = parse_model(BenchmarkConfig, settings, file="gate_study")
     # the baseline is measured once, so it can afford more processes than every new bench
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-lens", nargs="+", type=int, default=[64])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=5)
+    parser.add_argument("--min-seconds", type=float, default=0.0,
+                        help="more rounds until a shape has taken this long (benchmark.min_seconds)"
+                             ": the fast shapes get more rounds for little time")
     parser.add_argument("--repeats", type=int, default=1,
                         help="each bench measures every row in this many processes (medians)")
     parser.add_argument("--baseline-repeats", type=int,

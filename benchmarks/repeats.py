@@ -14,7 +14,8 @@ from typing import Any
 
 # per-shape figures taken as the median over the repeats (each is a per-process summary already)
 MEDIAN_KEYS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "stdev_ms", "throughput",
-               "reference_p50_ms", "p50_ratio", "p90_ratio", "calibration_ms", "p50_calibrated")
+               "reference_p50_ms", "p50_ratio", "p90_ratio", "calibration_ms", "p50_calibrated",
+               "round_ratio_p50")
 
 
 def merge_repeats(rows: list[dict[str, Any]]) -> dict[str, Any]:

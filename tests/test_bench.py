@@ -96,12 +96,12 @@ def test_rows_hold_quality_latency_memory_and_size(report):
             assert x["throughput"] == pytest.approx(x["batch_size"] / x["p50_ms"] * 1e3)
             # ratios are measured, so only their arithmetic is asserted: timing noise may put
             # any one round's ratio on either side of the pooled ratio
-            assert 0 < x["round_ratio_min"] <= x["round_ratio_max"]
+            assert 0 < x["round_ratio_min"] <= x["round_ratio_p50"] <= x["round_ratio_max"]
             assert x["p50_ratio"] == pytest.approx(x["p50_ms"] / x["reference_p50_ms"])
             assert x["p50_calibrated"] == pytest.approx(x["p50_ms"] / x["calibration_ms"])
         assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0
         assert row["size_bytes"] > 0
-    assert all(x["p50_ratio"] == 1.0 for x in reference["latency"])
+    assert all(x["p50_ratio"] == x["round_ratio_p50"] == 1.0 for x in reference["latency"])
     assert rows["onnx-int8/onnxruntime/cpu"]["size_bytes"] < rows["teacher/onnxruntime/cpu"]["size_bytes"]
 
 
@@ -183,15 +183,15 @@ def test_compare_catches_a_real_accuracy_drop_and_judges_a_small_one_by_its_odds
 def test_compare_catches_a_quarter_latency_rise_but_not_a_small_one(report):
     new = copy.deepcopy(report)
     for x in _rows(new)["teacher/openvino/cpu"]["latency"]:  # a real slow-down: every shape
-        x["p50_ratio"] *= 1.25
+        x["round_ratio_p50"] *= 1.25
     for x in _rows(new)["onnx-int8/openvino/cpu"]["latency"]:  # within the noise seen between runs
-        x["p50_ratio"] *= 1.10
+        x["round_ratio_p50"] *= 1.10
     one_shape = _rows(new)["onnx-int8/onnxruntime/cpu"]["latency"]
-    one_shape[0]["p50_ratio"] *= 1.40  # one shape much slower, the other faster: mean +9 %
-    one_shape[1]["p50_ratio"] *= 0.85
+    one_shape[0]["round_ratio_p50"] *= 1.40  # one shape much slower, the other faster: mean +9 %
+    one_shape[1]["round_ratio_p50"] *= 0.85
     failed = [(c.row, c.metric) for c in compare(new, report, Tolerances()) if c.failed]
-    assert failed == [("teacher/openvino/cpu", "p50_ratio geomean of 2 shape(s)"),
-                      ("onnx-int8/onnxruntime/cpu", "b1/s16 p50_ratio")]
+    assert failed == [("teacher/openvino/cpu", "round_ratio_p50 geomean of 2 shape(s)"),
+                      ("onnx-int8/onnxruntime/cpu", "b1/s16 round_ratio_p50")]
 
 
 def test_compare_fails_a_row_that_disappeared_and_accepts_a_new_one(report):
@@ -207,13 +207,13 @@ def test_compare_fails_a_row_that_disappeared_and_accepts_a_new_one(report):
 def test_compare_cli_exit_codes_and_table(benched, report, tmp_path):
     slow = copy.deepcopy(report)
     for x in _rows(slow)["onnx-int8/onnxruntime/cpu"]["latency"]:
-        x["p50_ratio"] *= 1.25
+        x["round_ratio_p50"] *= 1.25
     (tmp_path / "slow.json").write_text(json.dumps(slow))
     base = str(benched / "report.json")
     assert slimkit_cli("compare", base, base).returncode == 0
     out = slimkit_cli("compare", str(tmp_path / "slow.json"), base)
     assert out.returncode == 1
-    assert "| onnx-int8/onnxruntime/cpu | p50_ratio geomean of 2 shape(s) | " in out.stdout
+    assert "| onnx-int8/onnxruntime/cpu | round_ratio_p50 geomean of 2 shape(s) | " in out.stdout
     assert "FAIL: 1 of" in out.stdout
     # a looser limit, by flag or by file, lets the same change through
     assert slimkit_cli("compare", str(tmp_path / "slow.json"), base, "--latency", "0.3").returncode == 0
@@ -318,7 +318,7 @@ def test_a_planted_slowdown_is_caught_end_to_end(benched, tmp_path):
     out = slimkit_cli("compare", reports[7.0], reports[0.0])
     assert out.returncode == 1, out.stdout
     failing = [line.split(" | ")[:2] for line in out.stdout.splitlines() if line.endswith("| FAIL |")]
-    assert ["| candidate/pytorch/cpu", "p50_ratio geomean of 1 shape(s)"] in failing
+    assert ["| candidate/pytorch/cpu", "round_ratio_p50 geomean of 1 shape(s)"] in failing
     assert all(row == "| candidate/pytorch/cpu" for row, _ in failing)
 
 

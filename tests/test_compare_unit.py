@@ -7,7 +7,14 @@ import copy
 
 import pytest
 
-from benchmarks.compare import Check, compare, load_tolerances, reference_calibrated, table
+from benchmarks.compare import (
+    Check,
+    compare,
+    load_tolerances,
+    reference_calibrated,
+    skipped,
+    table,
+)
 from slimkit.errors import RecipeError
 from slimkit.settings import Tolerances
 
@@ -385,3 +392,29 @@ def test_the_reference_variant_on_another_backend_counts_towards_the_shift():
     checks = compare(bench(0.2 / 1.25), bench(0.2), Tolerances(reference_shift=0.10))
     [shift] = [c for c in checks if c.metric.startswith("reference shift")]
     assert shift.failed and shift.metric == "reference shift: median p50_ratio change of 1 row(s)"
+
+
+def test_the_gate_reads_the_median_round_ratio_when_both_reports_have_it():
+    """The ratio of the p50s moved +30 % (a slow spell the rounds paired away): not a failure; the
+    median of the round ratios moved +20 %: the failure, named by its figure."""
+    def timed(p50_ratio: float, round_ratio: float) -> dict:
+        return row(latency=[shape(1, 64, p50_ratio) | {"round_ratio_p50": round_ratio}])
+
+    base = report(timed(0.50, 0.50))
+    assert verdicts(compare(report(timed(0.65, 0.50)), base, Tolerances()))[-1] == (
+        ID, "round_ratio_p50 geomean of 1 shape(s)", False, False)
+    slower = compare(report(timed(0.50, 0.60)), base, Tolerances())
+    assert [(c.metric, c.change) for c in slower if c.failed] == [
+        ("round_ratio_p50 geomean of 1 shape(s)", "+20.0%")]
+
+
+def test_an_older_report_without_round_ratios_is_judged_on_the_p50_ratio_and_says_so():
+    new = report(row(latency=[shape(1, 64, 0.65) | {"round_ratio_p50": 0.50}]))
+    old = report(row(latency=[shape(1, 64, 0.50)]))
+    checks = compare(new, old, Tolerances())
+    assert [(c.metric, c.failed) for c in checks if "geomean" in c.metric] == [
+        ("p50_ratio geomean of 1 shape(s)", True)]
+    assert [line for line in skipped(new, old, Tolerances()) if "round_ratio_p50" in line] == [
+        "round_ratio_p50: skipped, a report predates it: latency is judged on p50_ratio, the "
+        "ratio of the p50s (noisier)"]
+    assert not [line for line in skipped(new, new, Tolerances()) if "round_ratio_p50" in line]
