@@ -81,8 +81,9 @@ class Tolerances(_Strict):
     """How far a metric may move before ``slimkit compare`` fails; None turns a check off.
 
     Quality limits are in points (0.5 = half a percentage point); latency, memory and size limits
-    are relative rises (0.15 = 15 %) of the value against the baseline's, latency as the p50 ratio
-    to the same run's reference so that a slower machine alone does not fail the gate. A real
+    are relative rises (0.15 = 15 %) of the value against the baseline's, latency as the ratio to
+    the same run's reference so that a slower machine alone does not fail the gate (the median
+    of the per-round ratios, ``round_ratio_p50``; the ratio of the p50s for older reports). A real
     slow-down shows at every shape, noise does not: between runs on a 2-core VM one shape's ratio
     moved up to 19 %, the geometric mean over a row's shapes at most 13 %; hence a tight limit on
     the mean and a looser one per shape."""
@@ -95,12 +96,13 @@ class Tolerances(_Strict):
         "paired test on the same eval rows finds it significant at this level (McNemar for "
         "accuracy, paired bootstrap for F1); null: the points alone decide")
     latency: PositiveFloat | None = Field(
-        0.15, description="max rise of a row's p50 ratio, geometric mean over its shapes")
+        0.15, description="max rise of a row's ratio to the reference (round_ratio_p50), "
+        "geometric mean over its shapes")
     latency_shape: PositiveFloat | None = Field(
-        0.30, description="max rise of the p50 ratio at any one shape")
+        0.30, description="max rise of that ratio at any one shape")
     p90: PositiveFloat | None = Field(None, description="max rise of the p90 ratio")
     reference_shift: PositiveFloat | None = Field(
-        None, lt=1, description="max drop of the median row's p50 ratio (geometric mean over its "
+        None, lt=1, description="max drop of the median row's ratio (geometric mean over its "
         "shapes): every row looking faster at once means the reference path got slower")
     latency_calibrated: PositiveFloat | None = Field(
         None, description="max rise of the reference's own p50 in units of the machine's "
