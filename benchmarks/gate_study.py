@@ -151,16 +151,20 @@ class Judge:
                 "results": self.sweep["None"]}
 
 
+def bench_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark block every bench of the study runs with."""
+    return {"variants": sorted({row.split("/")[0] for row in args.rows}),
+            "backends": args.backends, "devices": ["cpu"], "batch_sizes": args.batch_sizes,
+            "seq_lens": args.seq_lens, "rounds": args.rounds, "per_round": args.per_round,
+            "min_seconds": args.min_seconds, "repeats": args.repeats,
+            "spin_wait": args.spin_wait, "threads": args.threads}
+
+
 def study(args: argparse.Namespace) -> dict[str, Any]:
     from slimkit.recipe import parse_model
     from slimkit.settings import BenchmarkConfig
 
-    settings = {
-        "variants": sorted({row.split("/")[0] for row in args.rows}), "backends": args.backends,
-        "devices": ["cpu"], "batch_sizes": args.batch_sizes, "seq_lens": args.seq_lens,
-        "rounds": args.rounds, "per_round": args.per_round, "min_seconds": args.min_seconds,
-        "repeats": args.repeats,
-        "spin_wait": args.spin_wait, "threads": args.threads}
+    settings = bench_settings(args)
     cfg = parse_model(BenchmarkConfig, settings, file="gate_study")
     # the baseline is measured once, so it can afford more processes than every new bench
     repeats = args.repeats if args.baseline_repeats is None else args.baseline_repeats
@@ -241,7 +245,7 @@ def _limits(tolerances: dict[str, Any]) -> str:
     return ", ".join(f"{k} {tolerances[k]}" for k in keys if tolerances.get(k) is not None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gate_study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
@@ -267,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", required=True,
                         help="writes OUT.json, OUT.md and the compared reports in OUT-reports/")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         result = study(args)

@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    for path, report in zip(args.reports, reports, strict=True):
+        if not (isinstance(report, dict) and isinstance(report.get("rows"), list)
+                and isinstance(report.get("reference"), str)):
+            sys.stderr.write(f"error: {path}: not a benchmark report (no 'rows' list or "
+                             "'reference') (give report.json files of slimkit bench)\n")
+            return 2
     rows = spreads(reports)
     if not rows:
         sys.stderr.write("error: no row and shape is timed in every report (need two or more)\n")

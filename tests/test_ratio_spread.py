@@ -40,5 +40,8 @@ def test_the_command_prints_a_table_and_refuses_what_it_cannot_read(tmp_path, ca
     (tmp_path / "bad.json").write_bytes(b"\xff{")
     assert main([str(paths[0]), str(tmp_path / "bad.json")]) == 2
     assert main([str(paths[0]), str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "other.json").write_text('{"rows": 3}')
+    assert main([str(paths[0]), str(tmp_path / "other.json")]) == 2
+    assert "other.json: not a benchmark report" in capsys.readouterr().err
 
 
