@@ -348,6 +348,10 @@ def test_the_example_workflow_points_at_a_valid_baseline_and_tolerances():
     settings = load_report(REPO / baseline)["settings"]
     for flag, key in (("--threads", "threads"), ("--rounds", "rounds"), ("--per-round", "per_round")):
         assert int(flags[flags.index(flag) + 1]) == settings[key], flag
+    # the gate reads round_ratio_p50 where both reports have it: a baseline without it would
+    # quietly put the CI gate back on the noisier ratio of the p50s
+    rows = [r for r in load_report(REPO / baseline)["rows"] if r.get("latency")]
+    assert rows and all("round_ratio_p50" in x for r in rows for x in r["latency"])
 
 
 def test_real_texts_are_timed_at_their_own_lengths_beside_the_fixed_shapes(benched, tmp_path):
