@@ -196,7 +196,8 @@ def _print_fields(cls: Any, indent: str) -> None:
     for name, info in cls.model_fields.items():
         if name == "kind":
             continue
-        default = "required" if info.is_required() else f"default {info.default!r}"
+        default = "required" if info.is_required() else \
+            f"default {info.get_default(call_default_factory=True, validated_data={})!r}"
         note = f"  {info.description}" if info.description else ""
         print(f"{indent}{name}: {_type_name(info.annotation)} ({default}){note}")
         for inner in typing.get_args(info.annotation) or (info.annotation,):

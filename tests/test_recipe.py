@@ -147,3 +147,6 @@ def test_list_stages_shows_fields():
                          text=True, check=True)
     assert "finetune:" in out.stdout and "learning_rate: float" in out.stdout
     assert "import:" in out.stdout
+    # a default built by a factory is shown as its value, never as pydantic's placeholder
+    assert "keep_float: list['ffn_output' | 'head'] (default ['ffn_output', 'head'])" in out.stdout
+    assert "Undefined" not in out.stdout
