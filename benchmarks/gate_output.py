@@ -19,14 +19,16 @@ FORMATS = ("markdown", "json", "junit", "github")
 # reference is refused by compare itself
 COMPARABLE = ((("recipe",), "recipe"), (("eval_rows", "sha256"), "eval rows (sha256)"),
               (("settings", "metric"), "metric"), (("settings", "spin_wait"), "spin_wait"),
-              (("settings", "threads"), "threads"))
+              (("settings", "threads"), "threads"), (("settings", "eval_batch_size"), "eval_batch_size"))
+# what a report that predates a field measured: it is compared as that value
+PREDATES = {("settings", "eval_batch_size"): 32}
 
 
 def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:
     """One line, exit 2, naming the first field that differs (fields an older report lacks are
     not compared)."""
     for path, what in COMPARABLE:
-        was, now = _at(baseline, path), _at(new, path)
+        was, now = (_at(report, path, PREDATES.get(path, _ABSENT)) for report in (baseline, new))
         if was is not _ABSENT and now is not _ABSENT and was != now:
             raise RecipeError(f"the reports measured different things: {what} is {now!r} in the "
                               f"new report, {was!r} in the baseline",
@@ -36,11 +38,11 @@ def refuse_incomparable(new: dict[str, Any], baseline: dict[str, Any]) -> None:
 _ABSENT = object()  # a field an older report lacks; None is a value (threads: the cores)
 
 
-def _at(report: dict[str, Any], path: tuple[str, ...]) -> Any:
+def _at(report: dict[str, Any], path: tuple[str, ...], absent: Any = _ABSENT) -> Any:
     value: Any = report
     for key in path:
         value = value.get(key, _ABSENT) if isinstance(value, dict) else _ABSENT
-    return value
+    return absent if value is _ABSENT else value
 
 
 def explain(check: Check) -> str:

@@ -162,6 +162,7 @@ def markdown(report: dict[str, Any], training_plot: str = TRAINING_PLOT) -> str:
              f"{'' if cfg.spin_wait else ', sleeping between calls (spin_wait: false)'}. "
              f"Reference: `{report['reference']}` on PyTorch FP32, re-measured in every measurement's "
              f"process; ratio = p50 / reference p50 (lower is faster). **Bold**: {_bold_means(report)}. "
+             f"Accuracy and F1 scored in batches of {cfg.eval_batch_size}. "
              f"Harness wall time: {report['wall_seconds']:.0f} s.{_repeats_note(cfg)}",
              *([f"Reproduce: `{report['command']}`."] if report.get("command") else []), ""]
     peers = set(cfg.peers)

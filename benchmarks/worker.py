@@ -86,8 +86,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             runtime.logits(batch)
     memory = {"rss_before_load_mb": rss_before, "peak_rss_mb": peak_rss_mb(),
               "cuda_peak_mb": cuda_peak_mb(device), "load_and_warmup_s": time.perf_counter() - started}
-    logits = batched_logits(runtime.logits, variant.tokenizer, rows, spec["max_length"], 32,
-                            progress=False)
+    logits = batched_logits(runtime.logits, variant.tokenizer, rows, spec["max_length"],
+                            cfg.eval_batch_size, progress=False)
     predictions = logits.argmax(axis=1).tolist()
     quality = classification_metrics(rows.labels, predictions, rows.label_names)
     reference = open_target(spec["reference"], threads)[1] if spec.get("reference") else None

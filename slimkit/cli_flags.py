@@ -42,7 +42,8 @@ def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel],
         many, item = _is_list(info.annotation)
         text = info.description or name.replace("_", " ")
         if "default" not in text:
-            text += " (required)" if info.is_required() else f" (default {info.default!r})"
+            text += " (required)" if info.is_required() else \
+                f" (default {info.get_default(call_default_factory=True, validated_data={})!r})"
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_scalar(item),
                             nargs="+" if many else None, default=None, help=text)
 

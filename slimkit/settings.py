@@ -29,6 +29,10 @@ class BenchmarkConfig(_Strict):
                                         description="tokens per row of a timed call")
     real_texts: bool = Field(False, description="also time batch 1 over the eval rows, each at "
                              "its own token length (no padding): a column 'b1/real'")
+    eval_batch_size: PositiveInt = Field(
+        32, description="rows per call when scoring accuracy and F1: dynamic INT8 quantizes each "
+                        "call's activations by that call's range, so its scores depend on the rows "
+                        "batched together; 1 scores them as a batch-1 server would")
     threads: PositiveInt | None = Field(None, description="intra-op threads (default: physical cores)")
     warmup: int = Field(5, ge=0, description="untimed calls before each shape")
     rounds: PositiveInt = Field(10, description="interleaved rounds of target then reference")

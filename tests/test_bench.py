@@ -409,3 +409,29 @@ def test_a_published_report_names_the_training_plot_published_beside_it(benched,
     assert "`tiny-training.png` beside this file" in text
     assert (tmp_path / "results" / "tiny-training.png").read_bytes()[:4] == b"\x89PNG"
     assert text.replace("tiny-training.png", "training.png") == (benched / "report.md").read_text()
+
+
+def test_quality_is_scored_in_the_batches_the_setting_asks_for(benched, tmp_path):
+    """Dynamic INT8 quantizes each call by that call's range: eval_batch_size 1 scores each row
+    alone, as a batch-1 server would, and the report says which batch it scored in."""
+    from backends.registry import open_runtime
+    from slimkit.artifacts import load_variant
+    from slimkit.data import load_splits
+    from slimkit.inference import batched_logits
+    from slimkit.recipe import load_recipe
+
+    out = slimkit_cli("bench", str(benched), "--out", str(tmp_path), "--variants", "onnx-int8",
+                      "--backends", "onnxruntime", "--devices", "cpu", "--batch-sizes", "1",
+                      "--seq-lens", "16", "--rounds", "2", "--per-round", "2", "--warmup", "1",
+                      "--eval-batch-size", "1")
+    assert out.returncode == 0, out.stderr
+    report = load_report(tmp_path / "report.json")
+    assert report["settings"]["eval_batch_size"] == 1
+    assert "Accuracy and F1 scored in batches of 1." in (tmp_path / "report.md").read_text()
+    recipe_file = benched.parents[1] / "recipe.yaml"
+    rows = load_splits(load_recipe(recipe_file).data, str(recipe_file)).eval
+    variant = load_variant(benched / "onnx-int8")
+    runtime = open_runtime(variant, "onnxruntime", "cpu", 1, None)
+    alone = batched_logits(runtime.logits, variant.tokenizer, rows, 24, 1, progress=False)
+    [row] = [r for r in report["rows"] if r["id"] == "onnx-int8/onnxruntime/cpu"]
+    assert decode(row["predictions"]).tolist() == alone.argmax(axis=1).tolist()

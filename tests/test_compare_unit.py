@@ -317,6 +317,9 @@ def test_every_output_format_names_each_failure_in_one_line(tmp_path, monkeypatc
      "spin_wait is False in the new report, True"),
     ("settings", {"metric": "accuracy", "spin_wait": True, "threads": 1},
      "threads is 1 in the new report, None"),
+    # a report from before eval_batch_size scored in batches of 32: compared as 32
+    ("settings", {"metric": "accuracy", "spin_wait": True, "threads": None, "eval_batch_size": 1},
+     "eval_batch_size is 1 in the new report, 32"),
 ])
 def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, value, what):
     from benchmarks.gate_output import refuse_incomparable
@@ -329,6 +332,8 @@ def test_reports_of_different_recipes_or_rows_are_refused_in_one_line(field, val
     assert what in str(caught.value) and caught.value.exit_code == 2
     older = {k: v for k, v in base.items() if k != "eval_rows"}  # a report from before: skipped
     refuse_incomparable({**older, "eval_rows": {"sha256": "b"}}, older)
+    scored_in_32 = {**base, "settings": {**base["settings"], "eval_batch_size": 32}}
+    refuse_incomparable(scored_in_32, base)
 
 
 def test_a_slower_reference_path_is_caught_by_the_calibrated_time_not_by_the_ratio():
