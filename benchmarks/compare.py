@@ -68,15 +68,12 @@ def _reference_shift(new: dict[str, Any], baseline: dict[str, Any],
     its geometric-mean ratio (``gated_ratio``)."""
     if tol.reference_shift is None:
         return []
-    was = {r["id"]: r for r in baseline["rows"] if r.get("status") == "ok"}
     changes: dict[str, list[float]] = {}
     keys: set[str] = set()
-    for row in new["rows"]:
-        base = was.get(row["id"])
+    for base, row in _timed_pairs(new, baseline):
         # the reference row itself is 1.0 by definition; the reference variant on another
         # backend is a row like any other (the smoke gate's only row is the teacher on ONNX Runtime)
-        is_reference = row["id"] == row_id(baseline["reference"], "pytorch", row.get("device", "cpu"))
-        if row.get("status") != "ok" or base is None or is_reference:
+        if row["id"] == row_id(baseline["reference"], "pytorch", row.get("device", "cpu")):
             continue
         shapes = _paired_shapes(base, row)
         key = _row_ratio(shapes)
