@@ -139,6 +139,15 @@ def batches_seen(url: str) -> tuple[float, float]:
     return value["slimkit_batch_size_count"], value["slimkit_batch_size_sum"]
 
 
+def wait_for_a_batch(url: str, timeout: float = 60.0) -> None:
+    """Return once the server has run a batching round; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while batches_seen(url)[0] < 1:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no batch ran within {timeout:.0f} s of the burst")
+        time.sleep(0.01)
+
+
 def test_a_concurrent_burst_is_batched_and_nothing_is_lost_or_reordered(server, local):
     probabilities, names = local
     batch = texts(48, seed=11)
@@ -174,7 +183,7 @@ def test_sigterm_answers_what_is_queued_then_exits_cleanly(trained_teacher):
     batch = texts(24, seed=5)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(burst, url, batch, 12)
-        time.sleep(0.3)  # the burst is in flight
+        wait_for_a_batch(url)  # the burst is in flight: a fixed sleep lost the race on a busy CI
         process.send_signal(signal.SIGTERM)
         answers = pending.result(timeout=60)
     assert process.wait(timeout=60) == 0
