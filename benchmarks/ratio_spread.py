@@ -10,12 +10,13 @@ well under 5 % by chance: this says which figure does (benchmarks/REPORT.md)."""
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import load_report
+from slimkit.errors import RecipeError
 from slimkit.tables import markdown_table
 
 FIGURES = ("p50_ratio", "round_ratio_p50")
@@ -51,16 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reports", nargs="+", type=Path, help="report.json files of one setup")
     args = parser.parse_args(argv)
     try:
-        reports = [json.loads(path.read_text(encoding="utf-8")) for path in args.reports]
-    except (OSError, ValueError) as exc:
+        reports = [load_report(path) for path in args.reports]
+    except RecipeError as exc:  # one line: which file, what is wrong with it
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    for path, report in zip(args.reports, reports, strict=True):
-        if not (isinstance(report, dict) and isinstance(report.get("rows"), list)
-                and isinstance(report.get("reference"), str)):
-            sys.stderr.write(f"error: {path}: not a benchmark report (no 'rows' list or "
-                             "'reference') (give report.json files of slimkit bench)\n")
-            return 2
     rows = spreads(reports)
     if not rows:
         sys.stderr.write("error: no row and shape is timed in every report (need two or more)\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.ratio_spread import main, spreads
+from benchmarks.report import SCHEMA
 
 
 def bench(p50_ratio: float, round_ratio: float | None) -> dict:
@@ -14,7 +15,7 @@ def bench(p50_ratio: float, round_ratio: float | None) -> dict:
     reference = {"id": "teacher/pytorch/cpu", "status": "ok",
                  "latency": [{"batch_size": 1, "seq_len": 64, "p50_ratio": 1.0}]}
     row = {"id": "student/onnxruntime/cpu", "status": "ok", "latency": [entry]}
-    return {"reference": "teacher", "rows": [reference, row]}
+    return {"schema": SCHEMA, "reference": "teacher", "settings": {}, "rows": [reference, row]}
 
 
 def test_each_figure_gets_its_spread_and_the_reference_row_none():
@@ -42,6 +43,6 @@ def test_the_command_prints_a_table_and_refuses_what_it_cannot_read(tmp_path, ca
     assert main([str(paths[0]), str(tmp_path / "missing.json")]) == 2
     (tmp_path / "other.json").write_text('{"rows": 3}')
     assert main([str(paths[0]), str(tmp_path / "other.json")]) == 2
-    assert "other.json: not a benchmark report" in capsys.readouterr().err
+    assert "other.json: schema is None" in capsys.readouterr().err
 
 
