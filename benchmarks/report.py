@@ -205,7 +205,25 @@ def _search_lines(search: dict[str, Any] | None) -> list[str]:
             f"{1 / over:.2f}x slower than it (the peer is outside the search: include_peers)"
         lines.append(f"Best peer: {peer['id']} ({peer['speedup']:.1f}x, {cfg['metric']} "
                      f"{peer[cfg['metric']]:.4f}); the pick is {relation}.")
+    lines += _peer_in_budget_line(search)
     return lines
+
+
+def _peer_in_budget_line(search: dict[str, Any]) -> list[str]:
+    """The fastest peer within the budget, when it is not the fastest peer: the pick against a
+    peer of the same accuracy."""
+    if "best_peer_in_budget" not in search:  # a report from before the figure: nothing to say
+        return []
+    peer, fastest = search["best_peer_in_budget"], search.get("best_peer") or {}
+    metric, budget = search["search"]["metric"], search["search"]["budget"]
+    if fastest and not peer:
+        return [f"No peer is within {budget:g} pt of the reference's {metric}."]
+    if not peer or peer["id"] == fastest.get("id"):
+        return []
+    over = search["speedup_over_best_peer_in_budget"]
+    relation = f"{over:.2f}x faster" if over >= 1 else f"{1 / over:.2f}x slower"
+    return [f"Best peer within {budget:g} pt: {peer['id']} ({peer['speedup']:.1f}x, {metric} "
+            f"{peer[metric]:.4f}); the pick is {relation} than it."]
 
 
 def _considered(search: dict[str, Any]) -> str:

@@ -134,3 +134,43 @@ def test_publish_replaces_best_whole_and_leaves_no_temporary_folders(tmp_path):
     created = datetime.fromisoformat(best["created"])
     assert created.utcoffset() == timedelta(0)  # UTC, with its offset written
     assert abs(datetime.now(timezone.utc) - created) < timedelta(minutes=1)
+
+
+def test_the_pick_is_also_measured_against_the_fastest_peer_of_the_same_accuracy():
+    report = synthetic_report()
+    report["settings"]["peers"] = ["peer-int8", "peer-fast"]
+    report["rows"].append(row("peer-fast", "onnxruntime", 0.870, 0.06))  # faster, 3 pt down
+    result = pick(report, SearchConfig(budget=1.0))
+    assert result["best_peer"]["id"] == "peer-fast/onnxruntime/cpu"
+    assert result["speedup_over_best_peer"] == pytest.approx(0.06 / 0.12)
+    assert result["best_peer_in_budget"]["id"] == "peer-int8/openvino/cpu"
+    assert result["speedup_over_best_peer_in_budget"] == pytest.approx(0.10 / 0.12)
+    lines = [line for line in markdown_of(report, result) if "peer" in line.lower()]
+    assert any(line.startswith("Best peer: peer-fast/onnxruntime/cpu (16.7x") for line in lines)
+    assert ("Best peer within 1 pt: peer-int8/openvino/cpu (10.0x, accuracy 0.8980); the pick is "
+            "1.20x slower than it.") in lines
+
+
+def test_with_every_peer_outside_the_budget_the_report_says_so():
+    report = synthetic_report()
+    report["rows"][-1]["quality"]["accuracy"] = 0.850
+    result = pick(report, SearchConfig(budget=1.0))
+    assert result["best_peer_in_budget"] is None
+    assert "speedup_over_best_peer_in_budget" not in result
+    assert "No peer is within 1 pt of the reference's accuracy." in markdown_of(report, result)
+
+
+def markdown_of(report: dict, result: dict) -> list[str]:
+    from benchmarks.report import markdown
+
+    return markdown({**report, "search": result}).splitlines()
+
+
+def test_a_report_from_before_the_in_budget_peer_renders_as_it_did():
+    report = synthetic_report()
+    result = pick(report, SearchConfig(budget=1.0))
+    report["rows"][-1]["quality"]["accuracy"] = 0.850
+    old = {k: v for k, v in pick(report, SearchConfig(budget=1.0)).items()
+           if "in_budget" not in k}
+    assert not any(line.startswith(("Best peer within", "No peer")) for line in markdown_of(report, old))
+    assert result["best_peer_in_budget"] == result["best_peer"]
