@@ -31,9 +31,17 @@ def variant_details(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]
         if training.get("history"):
             entry["training"] = {k: training.get(k) for k in
                                  ("steps", "best_step", "best_metric", "history", "loss_curve")}
-            entry["training"]["metric"] = manifest.stage_config.get("metric", "accuracy")
+            entry["training"]["metric"] = training_metric(training, manifest.stage_config)
         out[name] = entry
     return out
+
+
+def training_metric(training: dict[str, Any], stage_config: dict[str, Any]) -> str:
+    """What the kept checkpoint was chosen by: the record says so; an older record's stage config
+    (``prune_gradually`` keeps it under ``recover``)."""
+    recover = stage_config.get("recover") or {}
+    return (training.get("metric") or stage_config.get("metric") or recover.get("metric")
+            or "accuracy")
 
 
 def training_lines(details: dict[str, dict[str, Any]], plot: str = TRAINING_PLOT) -> list[str]:

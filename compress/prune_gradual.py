@@ -68,19 +68,22 @@ class PruneGradual(Stage[PruneGradualConfig]):
                               fix="keep at least one head per layer")
 
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
-        from compress.prune_rounds import prune_in_rounds
+        from compress.curves import curve_files
+        from compress.prune_rounds import joined_record, prune_in_rounds
         from compress.structure import StructuredVariant, copy_model, parameters, shape_of
         from compress.training import scores_on_eval
 
         teacher = ctx.variant(self.config.teacher) if self.config.teacher else parent
         model = copy_model(parent.model)
         before = parameters(model)
-        rounds, result = prune_in_rounds(model, teacher, parent.tokenizer, self.config, ctx)
+        rounds, results = prune_in_rounds(model, teacher, parent.tokenizer, self.config, ctx)
+        training = joined_record(results)
         heads, ffn = shape_of(model)
         return StructuredVariant(
             name=self.config.variant_name, model=model, tokenizer=parent.tokenizer,
-            metrics=scores_on_eval(result, ctx.validation, ctx.eval),
-            extras={"training": result.record(),
+            metrics=scores_on_eval(results[-1], ctx.validation, ctx.eval),
+            extra_files=curve_files(training, self.config.recover.metric, self.config.variant_name),
+            extras={"training": training,
                     "pruning": {"heads_per_layer": heads, "ffn_per_layer": ffn, "rounds": rounds,
                                 "teacher": teacher.name, "parameters_before": before,
                                 "parameters_after": parameters(model)}})

@@ -56,21 +56,23 @@ def _cut_neurons(model: Any, widths: list[int], share: float, cfg: Any, batches:
 
 
 def prune_in_rounds(model: Any, teacher: Variant, tokenizer: Any, cfg: Any,
-                    ctx: RunContext) -> tuple[list[dict[str, Any]], Any]:
-    """Cut ``model`` in place over ``cfg.rounds`` rounds; (per-round records, last fit result)."""
+                    ctx: RunContext) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Cut ``model`` in place over ``cfg.rounds`` rounds; (per-round records, each round's fit
+    result)."""
     from compress.importance import scoring_batches
     from compress.structure import parameters, shape_of
 
     heads_share, ffn_share = cfg.cut()
     start_flops = encoder_flops(model, cfg.flops_seq_len)
     heads, widths = shape_of(model)  # the parent's: every round's cut is counted against them
-    records, result = [], None
+    records, results = [], []
     for k in range(1, cfg.rounds + 1):
         batches = list(scoring_batches(model, tokenizer, ctx.train, cfg.scoring_batches,
                                        cfg.batch_size, ctx.recipe.data.max_length, ctx.seed + k))
         _cut_heads(model, round(heads_share * k / cfg.rounds * sum(heads)), sum(heads), cfg, batches)
         _cut_neurons(model, widths, ffn_share * k / cfg.rounds, cfg, batches)
         result = _recover(model, teacher, tokenizer, cfg, ctx, f"round-{k}")
+        results.append(result)
         now_heads, now_ffn = shape_of(model)
         records.append({"round": k, "heads_per_layer": now_heads, "ffn_per_layer": now_ffn,
                         "parameters": parameters(model),
@@ -79,7 +81,23 @@ def prune_in_rounds(model: Any, teacher: Variant, tokenizer: Any, cfg: Any,
         log.info("round %d/%d: %d heads, FFN %s, %.0f %% of the FLOPs, %s %.4f after recovery",
                  k, cfg.rounds, sum(now_heads), now_ffn, 100 * records[-1]["flops_share"],
                  cfg.recover.metric, result.best_metric)
-    return records, result
+    return records, results
+
+
+def joined_record(results: list[Any]) -> dict[str, Any]:
+    """One training record of every round's recovery, steps counted from the first round's start,
+    so that the curves show the whole schedule; the kept checkpoint is the last round's."""
+    record = results[-1].record()
+    offset, loss, history = 0, [], []
+    for k, result in enumerate(results, start=1):
+        loss += [[step + offset, value] for step, value in result.loss_curve]
+        history += [{**entry, "step": entry["step"] + offset, "round": k}
+                    for entry in result.history]
+        offset += result.steps
+    record.update(loss_curve=loss, history=history, steps=offset,
+                  best_step=offset - results[-1].steps + results[-1].best_step,
+                  seconds=sum(r.seconds for r in results), rounds=len(results))
+    return record
 
 
 def _recover(model: Any, teacher: Variant, tokenizer: Any, cfg: Any, ctx: RunContext,

@@ -76,6 +76,7 @@ class TrainingConfig(StageConfig):
 
 @dataclass
 class FitResult:
+    metric: str = "accuracy"  # what best_metric and the kept checkpoint were chosen by
     best_metric: float | None = None
     best_step: int = 0
     steps: int = 0
@@ -247,7 +248,7 @@ def _prepare(model: Any, cfg: TrainingConfig, rows: int, accelerator: Any) -> _R
                               all_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     run = _Run(accelerator, model, optimizer, scheduler, cfg, steps_per_epoch,
-               steps_per_epoch * cfg.epochs)
+               steps_per_epoch * cfg.epochs, FitResult(metric=cfg.metric))
     if cfg.gradual_unfreeze is not None:
         run.unfreezer = Unfreezer(accelerator.unwrap_model(model), cfg, steps_per_epoch)
         run.result.unfrozen = run.unfreezer.events

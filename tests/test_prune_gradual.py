@@ -3,9 +3,12 @@ distillation after each round; it ends exactly at the target and reloads bit-ide
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+from benchmarks.variant_details import training_metric
 from compress.prune_rounds import encoder_flops
 from slimkit import pruned_modeling as pm
 from slimkit.errors import RecipeError
@@ -36,6 +39,27 @@ def test_two_rounds_end_exactly_at_the_target_and_reload_exactly(stage_setup):
     assert record["parameters_after"] < record["parameters_before"]
     reloaded = save_and_reload(pruned, tmp / "gradual")
     assert torch.equal(logits(reloaded), logits(pruned))
+
+
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_the_training_curves_run_through_every_round(stage_setup):
+    parent, ctx, _ = stage_setup
+    pruned = run_stage({"kind": "prune_gradually", "rounds": 2, "ffn_fraction": 0.5,
+                        "scoring_batches": 2, "batch_size": 8,
+                        "recover": {**RECOVER, "metric": "f1"}}, parent, ctx)
+    training = pruned.extras["training"]
+    per_round = training["steps"] // 2  # the same rows and batch size every round
+    assert training["rounds"] == 2 and training["metric"] == "f1" and per_round > 0
+    assert [(e["round"], e["step"]) for e in training["history"]] == [(1, per_round),
+                                                                    (2, 2 * per_round)]
+    assert training["best_step"] == 2 * per_round  # the last round's kept checkpoint
+    steps = [step for step, _ in training["loss_curve"]]
+    assert steps == sorted(steps) and steps[0] <= per_round < steps[-1] <= 2 * per_round
+    curves = json.loads(pruned.extra_files["training_curves.json"])
+    assert curves["metric"] == "f1" and curves["evaluations"] == training["history"]
+    assert pruned.extra_files["training_curves.png"][:4] == b"\x89PNG"
+    assert training_metric(training, {}) == "f1"  # the record says which metric
+    assert training_metric({}, {"recover": {"metric": "f1"}}) == "f1"  # an older record
 
 
 @pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
