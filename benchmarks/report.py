@@ -88,13 +88,19 @@ def write_report(report: dict[str, Any], folder: Path) -> None:
     render(report, folder)
 
 
-def render(report: dict[str, Any], folder: Path) -> None:
-    """report.md and pareto.png from the JSON alone (``slimkit report``)."""
+def render(report: dict[str, Any], folder: Path, name: str | None = None) -> Path:
+    """report.md, pareto.png and training.png from the JSON alone (``slimkit report``); a published
+    copy ``<name>.json`` renders as ``<name>.md``, ``<name>.png`` and ``<name>-training.png``, the
+    names ``publish`` gives, so that it never writes over another report's files. The markdown's
+    path."""
     from benchmarks.plot import pareto
 
-    atomic.write_text(folder / MARKDOWN, markdown(report))
-    pareto(report, folder / PLOT)
-    plot_training(report.get("variants") or {}, folder / TRAINING_PLOT)
+    files = (MARKDOWN, PLOT, TRAINING_PLOT) if name is None else (
+        f"{name}.md", f"{name}.png", f"{name}-training.png")
+    atomic.write_text(folder / files[0], markdown(report, files[2]))
+    pareto(report, folder / files[1])
+    plot_training(report.get("variants") or {}, folder / files[2])
+    return folder / files[0]
 
 
 def _repeats_note(cfg: BenchmarkConfig) -> str:

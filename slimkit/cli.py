@@ -278,13 +278,13 @@ def _profile(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from benchmarks.report import MARKDOWN, load_report, render
+    from benchmarks.report import REPORT, load_report, render
 
     path = Path(args.report)
     folder = path if path.is_dir() else path.parent
     report = load_report(path)
-    render(report, folder)
-    print((folder / MARKDOWN).read_text(encoding="utf-8"))
+    published = not path.is_dir() and path.name != REPORT  # benchmarks/results/<name>.json
+    print(render(report, folder, path.stem if published else None).read_text(encoding="utf-8"))
     return 0
 
 

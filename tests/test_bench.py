@@ -138,6 +138,15 @@ def test_slimkit_report_rebuilds_markdown_and_plot_from_json(benched, tmp_path):
     assert (tmp_path / "pareto.png").is_file()
 
 
+def test_slimkit_report_on_a_published_copy_writes_that_copys_names(benched, tmp_path):
+    shutil.copy(benched / "report.json", tmp_path / "tiny.json")
+    out = slimkit_cli("report", str(tmp_path / "tiny.json"))
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "tiny-training.png", "tiny.json", "tiny.md", "tiny.png"]
+    assert "`tiny-training.png` beside this file" in (tmp_path / "tiny.md").read_text()
+
+
 def test_a_finished_benchmark_is_not_redone(benched):
     before = (benched / "report.json").stat().st_mtime_ns
     registry = build_registry()
