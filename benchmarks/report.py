@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks.latency import REAL
 from benchmarks.rows import latency_at
@@ -88,19 +88,32 @@ def write_report(report: dict[str, Any], folder: Path) -> None:
     render(report, folder)
 
 
+class ReportFiles(NamedTuple):
+    """The names one report's files go by in a folder."""
+    json: str
+    markdown: str
+    plot: str
+    training: str
+
+
+def report_files(name: str | None = None) -> ReportFiles:
+    """A run's own names, or a published copy's ``<name>.json|.md|.png|-training.png`` (so that
+    copies of several reports share one folder without writing over each other)."""
+    if name is None:
+        return ReportFiles(REPORT, MARKDOWN, PLOT, TRAINING_PLOT)
+    return ReportFiles(f"{name}.json", f"{name}.md", f"{name}.png", f"{name}-training.png")
+
+
 def render(report: dict[str, Any], folder: Path, name: str | None = None) -> Path:
-    """report.md, pareto.png and training.png from the JSON alone (``slimkit report``); a published
-    copy ``<name>.json`` renders as ``<name>.md``, ``<name>.png`` and ``<name>-training.png``, the
-    names ``publish`` gives, so that it never writes over another report's files. The markdown's
-    path."""
+    """The markdown and both plots from the JSON alone (``slimkit report``), under the names
+    ``report_files(name)`` gives. The markdown's path."""
     from benchmarks.plot import pareto
 
-    files = (MARKDOWN, PLOT, TRAINING_PLOT) if name is None else (
-        f"{name}.md", f"{name}.png", f"{name}-training.png")
-    atomic.write_text(folder / files[0], markdown(report, files[2]))
-    pareto(report, folder / files[1])
-    plot_training(report.get("variants") or {}, folder / files[2])
-    return folder / files[0]
+    files = report_files(name)
+    atomic.write_text(folder / files.markdown, markdown(report, files.training))
+    pareto(report, folder / files.plot)
+    plot_training(report.get("variants") or {}, folder / files.training)
+    return folder / files.markdown
 
 
 def _repeats_note(cfg: BenchmarkConfig) -> str:
@@ -111,15 +124,16 @@ def _repeats_note(cfg: BenchmarkConfig) -> str:
 
 
 def publish(run_dir: Path, folder: Path, name: str) -> None:
-    """Copy the run's report files to ``folder/<name>.json|.png|-training.png`` (committed
-    results), and ``<name>.md`` rendered again so that it names the plot copied beside it."""
+    """Copy the run's report files to ``folder`` under ``report_files(name)`` (committed
+    results), the markdown rendered again so that it names the plot copied beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for source, suffix in ((REPORT, ".json"), (PLOT, ".png"), (TRAINING_PLOT, "-training.png")):
-        if (run_dir / source).is_file():
-            atomic.copy_file(run_dir / source, folder / f"{name}{suffix}")
-    if (run_dir / REPORT).is_file():
-        atomic.write_text(folder / f"{name}.md",
-                          markdown(load_report(run_dir / REPORT), f"{name}-training.png"))
+    own, published = report_files(), report_files(name)
+    for field in ("json", "plot", "training"):
+        if (run_dir / getattr(own, field)).is_file():
+            atomic.copy_file(run_dir / getattr(own, field), folder / getattr(published, field))
+    if (run_dir / own.json).is_file():
+        atomic.write_text(folder / published.markdown,
+                          markdown(load_report(run_dir / own.json), published.training))
 
 
 def add_serving(path: Path, name: str, result: dict[str, Any]) -> None:
