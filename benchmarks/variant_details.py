@@ -16,13 +16,10 @@ TRAINING_PLOT = "training.png"
 
 
 def variant_details(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
-    from slimkit.artifacts import read_manifest
-
+    """The measured variants' details, and their ancestors' (the pruned model trained before its
+    ONNX export was measured is a trained variant of the report too)."""
     out = {}
-    for name in names:
-        manifest = read_manifest(run_dir / name)
-        if manifest is None:
-            continue
+    for name, manifest in _with_ancestors(run_dir, names):
         entry: dict[str, Any] = {"labels": manifest.label_names}
         metrics = manifest.metrics or {}
         if "per_class" in metrics:
@@ -34,6 +31,22 @@ def variant_details(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]
             entry["training"]["metric"] = training_metric(training, manifest.stage_config)
         out[name] = entry
     return out
+
+
+def _with_ancestors(run_dir: Path, names: list[str]) -> list[tuple[str, Any]]:
+    """(name, manifest) of each variant named, then of each parent up the lineage, once each, in
+    that order; a folder without a manifest ends its line."""
+    from slimkit.artifacts import read_manifest
+
+    found: dict[str, Any] = {}
+    for name in names:
+        while name and name not in found:
+            manifest = read_manifest(run_dir / name)
+            if manifest is None:
+                break
+            found[name] = manifest
+            name = manifest.parent
+    return list(found.items())
 
 
 def training_metric(training: dict[str, Any], stage_config: dict[str, Any]) -> str:
@@ -49,7 +62,7 @@ def training_lines(details: dict[str, dict[str, Any]], plot: str = TRAINING_PLOT
     if not trained:
         return []
     rows = [[name, t["steps"], t["best_step"], f"{t['metric']} {t['best_metric']:.4f}",
-             _last_loss(t)] for name, t in trained.items()]
+             _last_loss(t)] for name, t in sorted(trained.items())]
     return ["", f"Training (loss and validation curves: `{plot}` beside this file, one "
             "panel per trained variant):", "",
             *markdown_table(["variant", "steps", "kept step", "best validation", "last loss"], rows)]

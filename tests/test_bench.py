@@ -444,3 +444,15 @@ def test_quality_is_scored_in_the_batches_the_setting_asks_for(benched, tmp_path
     alone = batched_logits(runtime.logits, variant.tokenizer, rows, 24, 1, progress=False)
     [row] = [r for r in report["rows"] if r["id"] == "onnx-int8/onnxruntime/cpu"]
     assert decode(row["predictions"]).tolist() == alone.argmax(axis=1).tolist()
+
+
+def test_a_trained_variant_measured_only_through_its_export_keeps_its_training_record(benched):
+    """Only onnx-int8 is named; its lineage (onnx, then the trained teacher) comes with it, so the
+    report's Training section shows the model that was trained before it was exported."""
+    from benchmarks.variant_details import variant_details
+
+    details = variant_details(benched, ["onnx-int8"])
+    assert list(details) == ["onnx-int8", "onnx", "teacher"]
+    manifest = json.loads((benched / "teacher" / "manifest.json").read_text())
+    assert details["teacher"]["training"]["history"] == manifest["training"]["history"]
+    assert "training" not in details["onnx-int8"]
