@@ -128,9 +128,11 @@ def publish(run_dir: Path, folder: Path, name: str) -> None:
     results), the markdown rendered again so that it names the plot copied beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     own, published = report_files(), report_files(name)
-    for field in ("json", "plot", "training"):
-        if (run_dir / getattr(own, field)).is_file():
-            atomic.copy_file(run_dir / getattr(own, field), folder / getattr(published, field))
+    copies = ((own.json, published.json), (own.plot, published.plot),
+              (own.training, published.training))
+    for source, target in copies:
+        if (run_dir / source).is_file():
+            atomic.copy_file(run_dir / source, folder / target)
     if (run_dir / own.json).is_file():
         atomic.write_text(folder / published.markdown,
                           markdown(load_report(run_dir / own.json), published.training))
