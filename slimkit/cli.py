@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import signal
 import sys
 import time
 import types
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for reports: how they were made
     _configure_output(args)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _COMMANDS[args.command](args)
     except SlimkitError as exc:
@@ -94,11 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {where}{exc.strerror or exc} (free space or choose a writable --out; "
               "finished variants are kept)", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: finished stages are kept; run again to resume" if args.command == "run"
               else f"interrupted: slimkit {args.command} writes its results only when it finishes",
               file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a CI job's timeout, a container stopping) ends a command as Ctrl-C does:
+    the stack unwinds, so the run lock and temporary folders are cleaned up and one line says so.
+    Python's default for SIGTERM is to die at once, silently."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 # Third-party messages that tell a slimkit user nothing they can act on; --debug shows them.

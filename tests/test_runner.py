@@ -121,6 +121,26 @@ def test_interrupted_run_keeps_finished_stages_and_redoes_the_unfinished(
     assert copy["metrics"]["accuracy"] == teacher["metrics"]["accuracy"]
 
 
+def test_sigterm_ends_a_run_in_one_line_like_ctrl_c(tmp_path, sentiment_files):
+    """`kill`, a CI timeout or a container stopping sends SIGTERM: the run unwinds as on Ctrl-C
+    (one line, nothing half-written), with the exit status of a SIGTERM, 128 + 15."""
+    import signal
+
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=TWO_STAGES.replace("epochs: 2", "epochs: 500"))
+    process = subprocess.Popen([sys.executable, "-m", "slimkit", "run", str(recipe)], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:  # the teacher is training: the stage's temporary folder exists
+        if "teacher: running finetune" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 143
+    assert rest.strip().splitlines()[-1] == \
+        "interrupted: finished stages are kept; run again to resume"
+    assert "Traceback" not in rest
+    assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == [LOCK]
+
+
 def test_same_seed_gives_the_same_metrics_and_weights(tmp_path, sentiment_files):
     recipe = tiny_recipe(tmp_path, *sentiment_files)
     first = run(recipe, out_dir=str(tmp_path / "a"))
