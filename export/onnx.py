@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,14 +31,18 @@ class OnnxConfig(ToleranceConfig):
     kind: Literal["onnx"] = "onnx"
     opset: int = Field(18, ge=17, le=23)
     optimize: bool = Field(False, description="ONNX Runtime transformer fusions (LayerNorm, GELU)")
+    attention: Literal["model", "eager"] = Field(
+        "model", description="attention traced into the graph: the model's own (transformers' "
+        "default, sdpa) or eager (MatMul, Softmax; no NaN guard: faster on ONNX Runtime CPU)")
 
 
 class Onnx(Stage[OnnxConfig]):
     def run(self, parent: Variant, ctx: RunContext) -> Variant:
         require("onnxruntime", "onnx")
         require_pytorch_parent(parent, "onnx")
-        path = export_onnx(parent.model, parent.tokenizer, ctx.scratch("onnx") / MODEL_FILE,
-                           self.config.opset)
+        with attention_traced(parent.model, self.config.attention):
+            path = export_onnx(parent.model, parent.tokenizer, ctx.scratch("onnx") / MODEL_FILE,
+                               self.config.opset)
         if self.config.optimize:
             path = optimize_onnx(path, parent.model.config)
         parity = gate(runtime_for(parent), OnnxRuntime(path), parent.tokenizer, ctx, self.config,
@@ -44,6 +50,22 @@ class Onnx(Stage[OnnxConfig]):
         return FileVariant(self.config.variant_name, parent.tokenizer, parent.model.config,
                            {MODEL_FILE: path}, "onnxruntime", parity=parity.to_json(),
                            opset=self.config.opset, optimized=self.config.optimize)
+
+
+@contextmanager
+def attention_traced(model: Any, implementation: str) -> Iterator[None]:
+    """The attention implementation the exporter traces; the parent model is given back as it was
+    (later stages in this process may use it). sdpa exports with a guard against fully masked rows
+    (IsNaN, Where) and extra Transposes: about a fifth of a small model's INT8 time on ORT CPU."""
+    before = model.config._attn_implementation
+    if implementation == "model" or implementation == before:
+        yield
+        return
+    model.set_attn_implementation(implementation)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
 
 
 def model_inputs(model: Any) -> list[str]:

@@ -13,6 +13,11 @@ from slimkit.runner import build_registry, execute
 from .conftest import ARCHITECTURES, TEACHER_STAGE, seed_teacher, teacher_stage, tiny_recipe
 
 EXPORTS = TEACHER_STAGE + """  - kind: onnx
+    name: onnx-eager
+    parent: teacher
+    attention: eager
+    atol: 1.0e-4
+  - kind: onnx
     name: onnx
     parent: teacher
     atol: 1.0e-4
@@ -42,7 +47,8 @@ def test_onnx_and_openvino_exports_match_pytorch(tmp_path, sentiment_files, arch
         seed_teacher(tmp_path, teacher_for(architecture))
     made = run(tiny_recipe(tmp_path, *sentiment_files, architecture=architecture, stages=EXPORTS))
     teacher = made["teacher"]
-    for name, backend in (("onnx", "onnxruntime"), ("openvino", "openvino")):
+    for name, backend in (("onnx", "onnxruntime"), ("onnx-eager", "onnxruntime"),
+                          ("openvino", "openvino")):
         manifest = made[name]
         assert manifest["backend"] == backend
         assert manifest["parity"]["max_abs_diff"] <= 1e-4
@@ -51,8 +57,23 @@ def test_onnx_and_openvino_exports_match_pytorch(tmp_path, sentiment_files, arch
         variant = slimkit.load(tmp_path / "runs" / "tiny" / name)
         assert variant.backend == backend
         assert variant.predict(SENTENCES) == teacher_says(tmp_path)
+    assert_eager_export_has_no_nan_guard(tmp_path / "runs" / "tiny", architecture)
     if architecture == "bert":
         assert optimum_intel_says(tmp_path / "runs" / "tiny" / "openvino") == teacher_says(tmp_path)
+
+
+def ops(folder) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(folder / "model.onnx").graph.node}
+
+
+def assert_eager_export_has_no_nan_guard(run_dir, architecture: str) -> None:
+    """`attention: eager` traces MatMul + Softmax; the model's own sdpa traces a guard against fully
+    masked rows. onnx-eager ran first: the teacher must have been given back as it was."""
+    assert "IsNaN" not in ops(run_dir / "onnx-eager")
+    if architecture != "deberta-v2":  # its attention is its own, with no sdpa path
+        assert "IsNaN" in ops(run_dir / "onnx")
 
 
 def optimum_intel_says(folder) -> list[str]:

@@ -90,6 +90,11 @@ PRUNED_STAGES = TEACHER_STAGE + """  - kind: prune_heads
   - kind: onnx
     name: pruned-onnx
     atol: 1.0e-4
+  - kind: onnx
+    name: pruned-onnx-eager
+    parent: recovered
+    attention: eager
+    atol: 1.0e-4
   - kind: openvino
     name: pruned-openvino
     parent: recovered
@@ -107,13 +112,13 @@ def test_head_and_ffn_pruned_variants_export_to_onnx_and_openvino(tmp_path, sent
     recovered = made["recovered"]
     assert recovered["custom_code"]
     assert recovered["parameters"] < made["teacher"]["parameters"]
-    for name in ("pruned-onnx", "pruned-openvino"):
+    for name in ("pruned-onnx", "pruned-onnx-eager", "pruned-openvino"):
         assert made[name]["parity"]["max_abs_diff"] <= 1e-4, name
         assert made[name]["metrics"]["accuracy"] == recovered["metrics"]["accuracy"], name
     assert made["pruned-openvino-int8"]["metrics"]["accuracy"] >= recovered["metrics"]["accuracy"] - 0.05
     sentences = ["the film was great", "a boring plot", "quite a lovely story", "poor acting"]
     says = slimkit.load(tmp_path / "runs" / "tiny" / "recovered").predict(sentences)
-    for name in ("pruned-onnx", "pruned-openvino", "pruned-openvino-int8"):
+    for name in ("pruned-onnx", "pruned-onnx-eager", "pruned-openvino", "pruned-openvino-int8"):
         assert slimkit.load(tmp_path / "runs" / "tiny" / name).predict(sentences) == says, name
     # slimkit serve answers the same for the pruned PyTorch model and its INT8 IR
     for name in ("recovered", "pruned-openvino-int8"):
