@@ -93,7 +93,7 @@ def test_a_tolerance_too_tight_is_one_line_from_the_cli(tmp_path, sentiment_file
     out = subprocess.run([sys.executable, "-m", "slimkit", "-q", "run", str(recipe)],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 1
-    assert f"{recipe}: stage onnx: onnx export: max |logit difference|" in out.stderr
+    assert f"{recipe}: stage onnx-eager: onnx export: max |logit difference|" in out.stderr
     assert "exceeds the tolerance 1e-12 (raise the stage's atol" in out.stderr
     assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [LOCK, "teacher"]
 
