@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shlex
 import signal
 import sys
+import threading
 import time
 import types
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 from slimkit.errors import SlimkitError
@@ -76,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for reports: how they were made
     _configure_output(args)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    with _sigterm_as_interrupt():
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         return _COMMANDS[args.command](args)
     except SlimkitError as exc:
@@ -101,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
               else f"interrupted: slimkit {args.command} writes its results only when it finishes",
               file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Terminated(KeyboardInterrupt):
@@ -113,6 +118,21 @@ class Terminated(KeyboardInterrupt):
 
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Route SIGTERM to `Terminated` while a command runs, then restore the caller's handler.
+    Python lets only the main thread set handlers: `main()` called from another thread (a caller's
+    worker) keeps the process's own handling instead of failing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # Third-party messages that tell a slimkit user nothing they can act on; --debug shows them.

@@ -141,6 +141,25 @@ def test_sigterm_ends_a_run_in_one_line_like_ctrl_c(tmp_path, sentiment_files):
     assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == [LOCK]
 
 
+def test_main_runs_from_a_worker_thread_and_leaves_sigterm_alone(tmp_path, sentiment_files, capsys):
+    """Only the main thread may set signal handlers: a caller's worker thread still gets a result,
+    and the process's own SIGTERM handling is untouched."""
+    import signal
+    import threading
+
+    from slimkit.cli import main
+
+    recipe = tiny_recipe(tmp_path, *sentiment_files)
+    before = signal.getsignal(signal.SIGTERM)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(rc=main(["validate", str(recipe)])))
+    worker.start()
+    worker.join(timeout=60)
+    assert outcome == {"rc": 0}
+    assert ": ok in " in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_same_seed_gives_the_same_metrics_and_weights(tmp_path, sentiment_files):
     recipe = tiny_recipe(tmp_path, *sentiment_files)
     first = run(recipe, out_dir=str(tmp_path / "a"))
