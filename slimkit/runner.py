@@ -19,6 +19,7 @@ from slimkit.manifest import DataRecord, Manifest, RecipeRecord
 from slimkit.planning import BASE, Plan, base_fingerprint
 from slimkit.recipe import Recipe
 from slimkit.run_lock import run_lock
+from slimkit.signal_stack import drop_freed_signal_stack
 from slimkit.stage import Registry, RunContext, StageConfig, Variant
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ def _run_all(plan: Plan, registry: Registry, ctx: RunContext, run_dir: Path,
             continue
         log.info("%s: running %s on %s", name, config.kind, parent)
         manifests.append(_run_stage(plan, registry, config, ctx, parent, folder, fingerprints))
+        drop_freed_signal_stack()  # OpenVINO can leave one behind: the next Ctrl-C would crash
 
 
 def stage_fingerprint(config: StageConfig, parent_fingerprint: str) -> str:

@@ -141,6 +141,39 @@ def test_sigterm_ends_a_run_in_one_line_like_ctrl_c(tmp_path, sentiment_files):
     assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == [LOCK]
 
 
+def test_sigterm_after_openvino_static_int8_still_ends_in_one_line(tmp_path, sentiment_files):
+    """NNCF's static INT8 leaves a freed alternate signal stack behind (slimkit.signal_stack):
+    a SIGTERM in the next stage ended the run with a segmentation fault, lock and scratch left."""
+    import signal
+
+    pytest.importorskip("nncf")
+    stages = TWO_STAGES.replace("  - kind: import\n    name: copy\n", """  - kind: openvino
+    name: teacher-openvino
+  - kind: quantize
+    name: teacher-openvino-int8
+    parent: teacher-openvino
+    mode: static-int8
+    calibration_rows: 8
+  - kind: finetune
+    name: long
+    parent: teacher
+    epochs: 500
+    learning_rate: 1.0e-4
+    batch_size: 16
+""")
+    recipe = tiny_recipe(tmp_path, *sentiment_files, stages=stages)
+    process = subprocess.Popen([sys.executable, "-m", "slimkit", "run", str(recipe)], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "long: running finetune" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 143, rest[-2000:]
+    assert rest.strip().splitlines()[-1] == \
+        "interrupted: finished stages are kept; run again to resume"
+
+
 def test_main_runs_from_a_worker_thread_and_leaves_sigterm_alone(tmp_path, sentiment_files, capsys):
     """Only the main thread may set signal handlers: a caller's worker thread still gets a result,
     and the process's own SIGTERM handling is untouched."""
