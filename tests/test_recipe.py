@@ -120,6 +120,19 @@ def test_shipped_recipes_read_the_shipped_data_unless_slimkit_data_is_set():
         assert "${SLIMKIT_DATA:-" + up + "data}/" in recipe.read_text(), recipe
 
 
+def test_the_readme_example_recipe_validates_where_a_user_saves_it(tmp_path, monkeypatch):
+    """The README's "A recipe" block, saved in recipes/ as a user would, reads the shipped data."""
+    monkeypatch.delenv("SLIMKIT_DATA", raising=False)
+    block = (REPO / "README.md").read_text().split("## A recipe\n```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "data").symlink_to(REPO / "data")
+    saved = tmp_path / "recipes" / "mine.yaml"
+    saved.write_text(block)
+    planned = plan(saved, build_registry())
+    assert [stage.name for stage in planned.stages] == ["teacher"]
+    assert len(planned.splits.eval) == 872
+
+
 SAMPLE_AMOUNTS = {"prune_heads": {"fraction": 0.5}, "prune_ffn": {"target_size": 8},
                   "prune_layers": {"drop": [1]}, "distill": {"layers": [0, 2], "gamma": 0.5},
                   "quantize": {"mode": "static-int8"}, "tensorrt": {"keep_float": ["head"]},
