@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from slimkit.data import Dataset
-from slimkit.errors import SlimkitError
+from slimkit.errors import RecipeError
 from slimkit.inference import batched_logits
 
 
@@ -56,8 +56,8 @@ def open_served(folder: str | Path, threads: int | None) -> Served:
 
     path = Path(folder)
     if not (path / "manifest.json").is_file():
-        raise SlimkitError(f"{path}: not a variant folder (no manifest.json); serve a folder "
-                           "that `slimkit run` finished, e.g. runs/<recipe>/best")
+        raise RecipeError(f"{path}: not a variant folder (no manifest.json)",
+                          fix="serve a folder that `slimkit run` finished, e.g. runs/<recipe>/best")
     variant = load_variant(path)
     variant.runtime = open_runtime(variant, variant.backend, "cpu", threads)
     manifest = variant.manifest

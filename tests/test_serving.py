@@ -198,10 +198,10 @@ def test_sigterm_answers_what_is_queued_then_exits_cleanly(trained_teacher):
 def test_a_folder_that_is_not_a_variant_fails_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "slimkit", "serve", str(tmp_path), "--port",
                           str(free_port())], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1
+    assert out.returncode == 2  # bad input, as a bad recipe or report path is
     assert out.stderr.strip().splitlines() == [
-        f"error: {tmp_path}: not a variant folder (no manifest.json); serve a folder that "
-        "`slimkit run` finished, e.g. runs/<recipe>/best"]
+        f"error: {tmp_path}: not a variant folder (no manifest.json) (serve a folder that "
+        "`slimkit run` finished, e.g. runs/<recipe>/best)"]
 
 
 def test_loadtest_replays_real_texts_and_joins_a_report_that_compare_gates(server, tmp_path,
