@@ -71,6 +71,18 @@ def load_splits(cfg: DataConfig, recipe_file: str | None = None) -> Splits:
     return Splits(built["train"], built.get("validation", evaluation), evaluation)
 
 
+def require_classes(cfg: DataConfig, splits: Splits, recipe_file: str | None) -> None:
+    """A recipe trains a classifier, which needs two classes at least. A train file that holds one
+    label is usually a wrong label column or a filtered file, and would fail later inside training.
+    (Loading alone allows it: ``slimkit loadtest`` reads only the texts of such a file.)"""
+    names = splits.train.label_names
+    if len(names) < 2:
+        raise RecipeError(
+            f"{cfg.train}: the label column {cfg.label!r} holds {len(names)} distinct label(s) "
+            f"{names}; a classifier needs at least 2", file=recipe_file, field="data.label",
+            fix="point data.label at the label column, or list every label in data.labels")
+
+
 def _read(cfg: DataConfig, split: str, recipe_file: str | None) -> tuple:
     """(texts, pairs, raw labels, row numbers) of one split, with errors placed in the recipe."""
     where = getattr(cfg, split)

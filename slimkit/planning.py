@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from slimkit.artifacts import sha256_file, sha256_json
-from slimkit.data import Splits, load_splits
+from slimkit.data import Splits, load_splits, require_classes
 from slimkit.errors import RecipeError
 from slimkit.models import read_model_config
 from slimkit.recipe import Recipe, load_recipe, parse_model
@@ -52,6 +52,7 @@ def plan(path: str | Path, registry: Registry) -> Plan:
                 top = (exc.field or "").split(".")[0].split("[")[0]
                 raise exc.at(file, None if top in Recipe.model_fields else f"stages[{i}]") from None
         splits = load_splits(recipe.data, file)
+        require_classes(recipe.data, splits, file)
     except RecipeError as exc:
         raise exc.at(file) from None
     return Plan(recipe, file, Path(path).read_text(encoding="utf-8"), stages, splits, model_config)

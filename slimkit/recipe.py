@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from slimkit.errors import RecipeError
 from slimkit.recipe_paths import anchor_paths, interpolate
@@ -38,7 +46,8 @@ class DataConfig(Strict):
     text: str | int = "sentence"
     text_pair: str | int | None = None
     label: str | int = "label"
-    labels: list[str] | None = Field(None, description="the label set, in id order")
+    labels: list[str] | None = Field(
+        None, min_length=2, description="the label set, in id order (two or more, each once)")
     header: bool = True
     dataset_config: str | None = Field(None, description="Hugging Face datasets config name")
     max_length: PositiveInt = 128
@@ -46,6 +55,14 @@ class DataConfig(Strict):
     max_file_mb: PositiveInt = Field(1024, description="refuse a data file larger than this")
     max_row_chars: PositiveInt = Field(
         100_000, le=131_072, description="refuse a data line longer than this (a broken file)")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_once(cls, labels: list[str] | None) -> list[str] | None:
+        if labels and len(set(labels)) < len(labels):
+            twice = sorted({name for name in labels if labels.count(name) > 1})
+            raise ValueError(f"labels lists {twice} more than once: each label names one class id")
+        return labels
 
 
 class RandomModel(Strict):

@@ -48,6 +48,10 @@ def edit(recipe: Path, old: str, new: str) -> Path:
     ("  max_length: 24", "  max_length: 4096",
      "data.max_length: 4096 exceeds the model's max_position_embeddings 512"),
     ("seed: 3", "seed: 3\nstages_extra: 1", "stages_extra: unknown key"),
+    ("  max_length: 24", "  max_length: 24\n  labels: ['1']",
+     "data.labels: List should have at least 2 items"),
+    ("  max_length: 24", "  max_length: 24\n  labels: ['0', '1', '0']",
+     "data.labels: Value error, labels lists ['0'] more than once"),
 ])
 def test_bad_recipe_is_one_line_exit_2_and_writes_nothing(tmp_path, sentiment_files,
                                                           old, new, expected):
@@ -66,6 +70,18 @@ def test_missing_data_file_names_the_field_and_the_fix(tmp_path, sentiment_files
     code, err = validate_cli(recipe, tmp_path)
     assert code == 2
     assert "data.eval: /no/such/dev.tsv: file not found (set SLIMKIT_DATA or fix the path)" in err
+
+
+def test_a_train_file_of_one_label_is_refused_unless_the_recipe_lists_the_labels(tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\nripe\tbanana\ngreen\tbanana\n", encoding="utf-8")
+    recipe = tiny_recipe(tmp_path, train, train)
+    code, err = validate_cli(recipe, tmp_path)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"data.label: {train}: the label column 'label' holds 1 distinct label(s) ['banana']" in err
+    assert "(point data.label at the label column, or list every label in data.labels)" in err
+    edit(recipe, "  max_length: 24", "  max_length: 24\n  labels: [apple, banana]")
+    assert validate_cli(recipe, tmp_path)[0] == 0
 
 
 def test_run_rejects_bad_recipe_before_any_work(tmp_path, sentiment_files):
