@@ -98,8 +98,8 @@ class Distill(Stage[DistillConfig]):
                                      "augment": cfg.augment and cfg.augment.model_dump()}})
 
 
-def distill_rows(cfg: DistillConfig, ctx: RunContext,
-                 mask_token: str | None) -> tuple[Dataset, DistillConfig]:
+def distill_rows(cfg: DistillConfig, ctx: RunContext, mask_token: str | None,
+                 seed: int | None = None) -> tuple[Dataset, DistillConfig]:
     """The rows ``fit`` trains on and the config it trains with: with ``augment``, the seeded
     subset of labelled rows plus their changed copies, taken whole (the subset is drawn before
     the copies are made, so ``max_train_samples`` counts labelled rows)."""
@@ -108,6 +108,7 @@ def distill_rows(cfg: DistillConfig, ctx: RunContext,
     from compress.augment import augmented
     from compress.training import training_rows
 
-    labelled = training_rows(ctx.train, cfg.max_train_samples, ctx.seed)
-    rows = augmented(labelled, cfg.augment, ctx.seed, mask_token)
+    seed = ctx.seed if seed is None else seed
+    labelled = training_rows(ctx.train, cfg.max_train_samples, seed)
+    rows = augmented(labelled, cfg.augment, seed, mask_token)
     return rows, cfg.model_copy(update={"max_train_samples": None})

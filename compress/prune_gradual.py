@@ -35,6 +35,10 @@ class PruneGradualConfig(StageConfig):
     criterion: Literal["gradient", "magnitude"] = "gradient"
     scoring_batches: PositiveInt = Field(16, description="training batches to score on, each round")
     batch_size: PositiveInt = 32
+    rows_each_round: Literal["same", "new"] = Field(
+        "same", description="'new': each round recovers on its own seeded draw of "
+        "recover.max_train_samples rows (round 1 the same as 'same'), so the rounds see more of "
+        "the data; 'same': every round the same subset (the default, as published runs were made)")
     recover: DistillConfig = Field(default_factory=lambda: DistillConfig(epochs=1),
                                    description="the distillation after each round (its fields)")
 

@@ -71,13 +71,15 @@ def prune_in_rounds(model: Any, teacher: Variant, tokenizer: Any, cfg: Any,
                                        cfg.batch_size, ctx.recipe.data.max_length, ctx.seed + k))
         _cut_heads(model, round(heads_share * k / cfg.rounds * sum(heads)), sum(heads), cfg, batches)
         _cut_neurons(model, widths, ffn_share * k / cfg.rounds, cfg, batches)
-        result = _recover(model, teacher, tokenizer, cfg, ctx, f"round-{k}")
+        seed = ctx.seed + (k - 1 if cfg.rows_each_round == "new" else 0)
+        result = _recover(model, teacher, tokenizer, cfg, ctx, f"round-{k}", seed)
         results.append(result)
         now_heads, now_ffn = shape_of(model)
         records.append({"round": k, "heads_per_layer": now_heads, "ffn_per_layer": now_ffn,
                         "parameters": parameters(model),
                         "flops_share": encoder_flops(model, cfg.flops_seq_len) / start_flops,
-                        "recovered": {"metric": cfg.recover.metric, "value": result.best_metric}})
+                        "recovered": {"metric": cfg.recover.metric, "value": result.best_metric,
+                                      "rows_seed": seed}})
         log.info("round %d/%d: %d heads, FFN %s, %.0f %% of the FLOPs, %s %.4f after recovery",
                  k, cfg.rounds, sum(now_heads), now_ffn, 100 * records[-1]["flops_share"],
                  cfg.recover.metric, result.best_metric)
@@ -101,16 +103,18 @@ def joined_record(results: list[Any]) -> dict[str, Any]:
 
 
 def _recover(model: Any, teacher: Variant, tokenizer: Any, cfg: Any, ctx: RunContext,
-             round_name: str) -> Any:
+             round_name: str, seed: int) -> Any:
+    """Distil the cut model from the teacher; ``seed`` draws the round's rows (the subset when
+    ``max_train_samples`` is set, their order, augmentation) and seeds its training."""
     from compress.distill import distill_rows
     from compress.distill_loss import DistillLoss
     from compress.training import fit
 
-    rows, recover = distill_rows(cfg.recover, ctx, tokenizer.mask_token)
+    rows, recover = distill_rows(cfg.recover, ctx, tokenizer.mask_token, seed)
     loss = DistillLoss(teacher.model, model, recover)
     if recover.cache_teacher_logits:
-        loss.cache_logits(teacher.tokenizer, rows, ctx.recipe.data.max_length, ctx.seed)
-    result = fit(model, tokenizer, rows, ctx.validation, recover, seed=ctx.seed,
+        loss.cache_logits(teacher.tokenizer, rows, ctx.recipe.data.max_length, seed)
+    result = fit(model, tokenizer, rows, ctx.validation, recover, seed=seed,
                  max_length=ctx.recipe.data.max_length, loss_fn=loss,
                  tensorboard=ctx.workdir / "tensorboard" / f"{cfg.variant_name}-{round_name}")
     loss.close()

@@ -62,6 +62,39 @@ def test_the_training_curves_run_through_every_round(stage_setup):
     assert training_metric({}, {"recover": {"metric": "f1"}}) == "f1"  # an older record
 
 
+def drawn_rows(monkeypatch) -> list[frozenset]:
+    """The texts of every seeded subset drawn from now on (each round's training draws one)."""
+    import compress.training
+
+    draws, draw = [], compress.training.training_rows
+
+    def recording(train, limit, seed):
+        rows = draw(train, limit, seed)
+        draws.append(frozenset(rows.texts))
+        return rows
+
+    monkeypatch.setattr(compress.training, "training_rows", recording)
+    return draws
+
+
+@pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
+def test_new_rows_each_round_draws_another_subset_after_the_first(stage_setup, monkeypatch):
+    parent, ctx, _ = stage_setup
+    stage = {"kind": "prune_gradually", "rounds": 2, "ffn_fraction": 0.5, "scoring_batches": 2,
+             "batch_size": 8, "recover": RECOVER}
+    draws = drawn_rows(monkeypatch)
+    kept = run_stage(stage, parent, ctx)
+    same = list(draws)  # the second recorder wraps the first: copy this run's draws now
+    new = drawn_rows(monkeypatch)
+    fresh = run_stage({**stage, "rows_each_round": "new"}, parent, ctx)
+    assert len(same) == len(new) == 2 and all(len(rows) == 32 for rows in same + new)
+    assert same[0] == same[1]  # the default: every round the same 32 rows
+    assert new[0] == same[0] and new[1] != new[0]  # round 1 unchanged, round 2 another draw
+    seeds = [[r["recovered"]["rows_seed"] for r in v.extras["pruning"]["rounds"]]
+             for v in (kept, fresh)]
+    assert seeds == [[ctx.seed, ctx.seed], [ctx.seed, ctx.seed + 1]]
+
+
 @pytest.mark.parametrize("stage_setup", ["bert"], indirect=True)
 def test_a_flops_target_cuts_heads_and_neurons_by_the_same_share(stage_setup):
     parent, ctx, _ = stage_setup
