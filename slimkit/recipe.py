@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -59,9 +60,12 @@ class DataConfig(Strict):
     @field_validator("labels")
     @classmethod
     def _labels_once(cls, labels: list[str] | None) -> list[str] | None:
-        if labels and len(set(labels)) < len(labels):
-            twice = sorted({name for name in labels if labels.count(name) > 1})
-            raise ValueError(f"labels lists {twice} more than once: each label names one class id")
+        # counted once, not name by name: a hostile list of thousands must still fail at once
+        twice = sorted(name for name, seen in Counter(labels or ()).items() if seen > 1)
+        if twice:
+            more = f" (and {len(twice) - 5} others)" if len(twice) > 5 else ""
+            raise ValueError(f"labels lists {twice[:5]}{more} more than once: each label names one "
+                             "class id")
         return labels
 
 
@@ -171,8 +175,14 @@ def _describe(error: dict[str, Any], cls: type[BaseModel]) -> tuple[str, str]:
     if kind == "missing":
         return "required key is missing", "add it"
     if kind == "literal_error":
-        return f"{error['msg'].lower()}, got {error.get('input')!r}", "use one of the listed values"
-    return f"{error['msg']}, got {error.get('input')!r}", "fix the value"
+        return f"{error['msg'].lower()}, got {_shown(error.get('input'))}", "use one of the listed values"
+    return f"{error['msg']}, got {_shown(error.get('input'))}", "fix the value"
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """The offending value as the error line shows it: a hostile one is cut, not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _model_at(cls: Any, loc: tuple) -> type[BaseModel]:

@@ -84,6 +84,15 @@ def test_a_train_file_of_one_label_is_refused_unless_the_recipe_lists_the_labels
     assert validate_cli(recipe, tmp_path)[0] == 0
 
 
+def test_a_huge_repeated_label_list_fails_in_one_short_line(tmp_path, sentiment_files):
+    names = ", ".join(f"'l{i % 7000}'" for i in range(14_000))
+    recipe = edit(tiny_recipe(tmp_path, *sentiment_files), "  max_length: 24",
+                  f"  max_length: 24\n  labels: [{names}]")
+    code, err = validate_cli(recipe, tmp_path)
+    assert code == 2 and len(err.splitlines()) == 1 and len(err) < 1_000
+    assert "labels lists ['l0', 'l1', 'l10', 'l100', 'l1000'] (and 6995 others) more than once" in err
+
+
 def test_run_rejects_bad_recipe_before_any_work(tmp_path, sentiment_files):
     recipe = edit(tiny_recipe(tmp_path, *sentiment_files), "learning_rate: 3.0e-3",
                   "learning_rate: -1")
